@@ -1,0 +1,32 @@
+//! `cargo xtask`: project automation.
+//!
+//! - `cargo xtask deps`: checks the dependency rule (every library crate depends on
+//!   `ociregistry-core` and on no other crate of this workspace).
+
+mod deps;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("deps") => deps::run(),
+        Some("help" | "--help" | "-h") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown task {other:?}\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "usage: cargo xtask <task>
+
+tasks:
+  deps          check that each library crate depends only on ociregistry-core among our crates";
