@@ -101,7 +101,7 @@ funcs! {
     /// Sets [`Registry::mount_blob`].
     async mount_blob / with_mount_blob(cx: Context, from_repo: String, to_repo: String, digest: Digest) -> Descriptor;
     /// Sets [`Registry::push_manifest`].
-    async push_manifest / with_push_manifest(cx: Context, repo: String, tag: Option<String>, contents: Bytes, media_type: String) -> Descriptor;
+    async push_manifest / with_push_manifest(cx: Context, repo: String, tag: Option<String>, contents: Bytes, media_type: String, digest: Option<Digest>) -> Descriptor;
     /// Sets [`Registry::delete_blob`].
     async delete_blob / with_delete_blob(cx: Context, repo: String, digest: Digest) -> ();
     /// Sets [`Registry::delete_manifest`].
@@ -274,17 +274,12 @@ impl Registry for Funcs {
         tag: Option<&str>,
         contents: Bytes,
         media_type: &str,
+        digest: Option<&Digest>,
     ) -> Result<Descriptor> {
         match &self.push_manifest {
             Some(f) => {
-                f(
-                    cx.clone(),
-                    repo.into(),
-                    own(tag),
-                    contents,
-                    media_type.into(),
-                )
-                .await
+                let (cx, repo, tag, mt) = (cx.clone(), repo.into(), own(tag), media_type.into());
+                f(cx, repo, tag, contents, mt, digest.cloned()).await
             }
             None => Err(self.unsupported(Operation::PushManifest, repo)),
         }

@@ -263,8 +263,10 @@ pub trait Registry: Send + Sync {
     }
 
     /// Pushes a manifest of the given media type and, if `tag` is set, points the tag at it.
-    /// Returns the manifest's descriptor; its digest is the canonical (sha256) digest of
-    /// `contents` unless the backend stored it under another algorithm the caller asked for.
+    ///
+    /// With `digest: Some(d)` the manifest is stored under `d` (of any supported algorithm) and
+    /// the content must hash to it (`DIGEST_INVALID` otherwise); with `None` it is stored under
+    /// the SHA-256 of `contents`. Returns the manifest's descriptor (media type, digest, size).
     async fn push_manifest(
         &self,
         cx: &Context,
@@ -272,8 +274,9 @@ pub trait Registry: Send + Sync {
         tag: Option<&str>,
         contents: Bytes,
         media_type: &str,
+        digest: Option<&Digest>,
     ) -> Result<Descriptor> {
-        let _ = (cx, tag, contents, media_type);
+        let _ = (cx, tag, contents, media_type, digest);
         Err(self.unsupported(Operation::PushManifest, repo))
     }
 
@@ -310,7 +313,8 @@ pub trait Registry: Send + Sync {
 
     /// The descriptors of the manifests whose `subject` is `digest`, filtered to
     /// `artifact_type` when set. Each descriptor carries the referrer's `artifactType` and
-    /// annotations. An unknown subject gives an empty list.
+    /// annotations, and the list is in digest order. An unknown subject, or an unknown
+    /// repository, gives an empty list.
     fn referrers(
         &self,
         cx: &Context,
@@ -367,8 +371,8 @@ macro_rules! forward_registry {
             async fn mount_blob(&self, cx: &Context, from_repo: &str, to_repo: &str, digest: &Digest) -> Result<Descriptor> {
                 (**self).mount_blob(cx, from_repo, to_repo, digest).await
             }
-            async fn push_manifest(&self, cx: &Context, repo: &str, tag: Option<&str>, contents: Bytes, media_type: &str) -> Result<Descriptor> {
-                (**self).push_manifest(cx, repo, tag, contents, media_type).await
+            async fn push_manifest(&self, cx: &Context, repo: &str, tag: Option<&str>, contents: Bytes, media_type: &str, digest: Option<&Digest>) -> Result<Descriptor> {
+                (**self).push_manifest(cx, repo, tag, contents, media_type, digest).await
             }
             async fn delete_blob(&self, cx: &Context, repo: &str, digest: &Digest) -> Result<()> {
                 (**self).delete_blob(cx, repo, digest).await
@@ -429,12 +433,11 @@ mod tests {
             .unwrap_err();
         assert!(e.message().contains("tags"), "{e}");
         // Forwarding through Box and & works too.
+        async fn via<R: Registry>(r: R, cx: &Context) -> Error {
+            r.resolve_tag(cx, "a", "t").await.unwrap_err()
+        }
         let b: Box<dyn Registry> = Box::new(Unsupported);
-        assert!(
-            (&b).resolve_tag(&cx, "a", "t")
-                .await
-                .unwrap_err()
-                .is_unsupported()
-        );
+        assert!(via(&b, &cx).await.is_unsupported());
+        assert!(via(b, &cx).await.is_unsupported());
     }
 }
