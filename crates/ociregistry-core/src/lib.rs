@@ -40,6 +40,7 @@ pub mod media_type;
 pub mod names;
 pub mod range;
 pub mod registry;
+pub mod route;
 pub mod stream;
 
 pub use blob::{BlobReader, BlobWriter, UploadStatus};
