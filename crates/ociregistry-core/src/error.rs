@@ -189,7 +189,7 @@ struct Inner {
     code: Code,
     message: Cow<'static, str>,
     detail: Option<Box<RawValue>>,
-    status: Option<StatusCode>,
+    status_override: Option<StatusCode>,
     response: Option<HttpResponse>,
     source: Option<Source>,
 }
@@ -224,7 +224,7 @@ impl Error {
                 code,
                 message,
                 detail: None,
-                status: None,
+                status_override: None,
                 response: None,
                 source: None,
             }),
@@ -264,17 +264,17 @@ impl Error {
         self
     }
 
-    /// Sets the HTTP status used when the code has no status of its own.
+    /// Sets the HTTP status a server answers with, overriding the code's own status (for
+    /// example 405 for an `UNSUPPORTED` method, or 413 for an oversized manifest).
     #[must_use]
     pub fn with_status(mut self, status: StatusCode) -> Error {
-        self.inner.status = Some(status);
+        self.inner.status_override = Some(status);
         self
     }
 
     /// Attaches the HTTP response this error was decoded from.
     #[must_use]
     pub fn with_response(mut self, response: HttpResponse) -> Error {
-        self.inner.status = Some(response.status);
         self.inner.response = Some(response);
         self
     }
@@ -315,9 +315,11 @@ impl Error {
         self.inner.detail.as_deref()
     }
 
-    /// The HTTP status this error was given or received with, if any.
+    /// The HTTP status this error was given ([`Error::with_status`]) or received with, if any.
     pub fn http_status(&self) -> Option<StatusCode> {
-        self.inner.status
+        self.inner
+            .status_override
+            .or(self.inner.response.as_ref().map(|r| r.status))
     }
 
     /// The HTTP response this error was decoded from, if any.
@@ -325,13 +327,15 @@ impl Error {
         self.inner.response.as_ref()
     }
 
-    /// The status a server answers with: the code's own status when it has one (so the status
-    /// always agrees with a known code), else the attached HTTP status, else 500.
+    /// The status a server answers with: the status set with [`Error::with_status`], else the
+    /// code's own status (so an error relayed from another registry answers with the status its
+    /// code calls for, whatever status it arrived with), else the status of the response it was
+    /// decoded from, else 500.
     pub fn status(&self) -> StatusCode {
         self.inner
-            .code
-            .status()
-            .or(self.inner.status)
+            .status_override
+            .or_else(|| self.inner.code.status())
+            .or(self.inner.response.as_ref().map(|r| r.status))
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
@@ -362,7 +366,7 @@ impl Error {
     /// Whether the error is a range error: `RANGE_INVALID`, or any error received with status 416.
     pub fn is_range_invalid(&self) -> bool {
         self.inner.code == Code::RangeInvalid
-            || self.inner.status == Some(StatusCode::RANGE_NOT_SATISFIABLE)
+            || self.http_status() == Some(StatusCode::RANGE_NOT_SATISFIABLE)
     }
 
     /// The error as one entry of the wire envelope.
@@ -433,8 +437,8 @@ impl fmt::Debug for Error {
         if let Some(detail) = &self.inner.detail {
             d.field("detail", &detail.get());
         }
-        if let Some(status) = &self.inner.status {
-            d.field("status", status);
+        if let Some(status) = self.http_status() {
+            d.field("status", &status);
         }
         if let Some(source) = &self.inner.source {
             d.field("source", source);
@@ -528,11 +532,21 @@ mod tests {
     }
 
     #[test]
-    fn known_code_overrides_http_status_and_unknown_uses_it() {
-        let e = Error::from_code(Code::NameUnknown).with_status(StatusCode::UNAUTHORIZED);
+    fn known_code_overrides_response_status_and_unknown_uses_it() {
+        let resp = |status| HttpResponse {
+            status,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        };
+        let e = Error::from_code(Code::NameUnknown).with_response(resp(StatusCode::UNAUTHORIZED));
         assert_eq!(e.status(), StatusCode::NOT_FOUND);
-        let e = Error::new(Code::Other("TEAPOT".into()), "x").with_status(StatusCode::IM_A_TEAPOT);
+        assert_eq!(e.http_status(), Some(StatusCode::UNAUTHORIZED));
+        let e = Error::new(Code::Other("TEAPOT".into()), "x")
+            .with_response(resp(StatusCode::IM_A_TEAPOT));
         assert_eq!(e.status(), StatusCode::IM_A_TEAPOT);
+        // A status chosen by the server itself wins over the code's.
+        let e = Error::from_code(Code::Unsupported).with_status(StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(e.status(), StatusCode::METHOD_NOT_ALLOWED);
     }
 
     #[test]

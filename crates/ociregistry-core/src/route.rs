@@ -166,7 +166,7 @@ fn not_found() -> Error {
 }
 
 fn method_not_allowed() -> Error {
-    Error::new(Code::Unknown, "method not allowed").with_status(StatusCode::METHOD_NOT_ALLOWED)
+    Error::new(Code::Unsupported, "method not allowed").with_status(StatusCode::METHOD_NOT_ALLOWED)
 }
 
 /// Encodes a backend upload id for an upload URL path segment (unpadded base64url), so that any
@@ -680,7 +680,7 @@ mod tests {
             (Method::GET, "/foo", None, Code::NameUnknown, 404),
             (Method::GET, "/v2/bad", None, Code::Unknown, 404),
             (Method::GET, "/v2x", None, Code::Unknown, 404),
-            (Method::POST, "/v2/", None, Code::Unknown, 405),
+            (Method::POST, "/v2/", None, Code::Unsupported, 405),
             (Method::GET, "/v2/A/tags/list", None, Code::NameInvalid, 400),
             (
                 Method::GET,
@@ -766,7 +766,13 @@ mod tests {
                 Code::ManifestInvalid,
                 400,
             ),
-            (Method::POST, "/v2/a/manifests/v1", None, Code::Unknown, 405),
+            (
+                Method::POST,
+                "/v2/a/manifests/v1",
+                None,
+                Code::Unsupported,
+                405,
+            ),
             (
                 Method::GET,
                 "/v2/a/blobs/uploads/!!!",
