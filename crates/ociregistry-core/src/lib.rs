@@ -42,6 +42,10 @@ pub mod range;
 pub mod registry;
 pub mod route;
 pub mod stream;
+/// The behaviour suite every backend runs, with its content builders (feature `testing`).
+/// Not a stable part of the API: it changes with the contract it tests.
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use blob::{BlobReader, BlobWriter, UploadStatus};
 pub use context::{Context, Identity};

@@ -728,7 +728,7 @@ mod tests {
                 Method::POST,
                 "/v2/a/blobs/sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
                 None,
-                Code::Unknown,
+                Code::Unsupported,
                 405,
             ),
             (
