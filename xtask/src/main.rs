@@ -2,7 +2,10 @@
 //!
 //! - `cargo xtask deps`: checks the dependency rule (every library crate depends on
 //!   `ociregistry-core` and on no other crate of this workspace).
+//! - `cargo xtask conformance`: runs the OCI distribution-spec conformance suite against registry
+//!   stacks (see `conformance.rs`).
 
+mod conformance;
 mod deps;
 
 use std::process::ExitCode;
@@ -11,6 +14,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("deps") => deps::run(),
+        Some("conformance") => conformance::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");
             Ok(())
@@ -29,4 +33,5 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  deps          check that each library crate depends only on ociregistry-core among our crates";
+  deps          check that each library crate depends only on ociregistry-core among our crates
+  conformance   run the OCI conformance suite against registry stacks (--help for options)";

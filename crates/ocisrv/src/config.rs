@@ -1,0 +1,259 @@
+//! The TOML configuration: server settings and the registry stack to serve.
+//!
+//! ```toml
+//! [server]
+//! addr = "127.0.0.1:5000"
+//! disable_referrers_filtering = false
+//!
+//! [registry]           # the stack, outermost first
+//! type = "mem"
+//! lax_child_references = true
+//! ```
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ociregistry_core::Registry;
+use ociregistry_server::{Options, ServeConfig};
+use serde::Deserialize;
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("parsing {path}: {source}")]
+    Parse {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
+}
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Config {
+    #[serde(default)]
+    pub(crate) server: ServerConfig,
+    #[serde(default)]
+    pub(crate) registry: Stack,
+}
+
+/// `[server]`: the listening address, connection settings and server options.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct ServerConfig {
+    /// Where to listen.
+    pub(crate) addr: SocketAddr,
+    /// Seconds a client may take to send request headers or stay idle.
+    pub(crate) header_read_timeout_secs: u64,
+    /// Seconds a request body may stall.
+    pub(crate) body_timeout_secs: u64,
+    /// The largest request head in bytes.
+    pub(crate) max_header_bytes: usize,
+    /// Accept h2c.
+    pub(crate) http2: bool,
+    /// The largest manifest accepted, in bytes.
+    pub(crate) max_manifest_size: usize,
+    /// The most entries one list page holds.
+    pub(crate) list_page_cap: usize,
+    /// Reject list requests with `n` above this (emulates ECR).
+    pub(crate) max_list_page_size: Option<usize>,
+    /// Answer the referrers API with 404.
+    pub(crate) disable_referrers_api: bool,
+    /// Ignore `artifactType` filters on referrers.
+    pub(crate) disable_referrers_filtering: bool,
+    /// Treat single-POST uploads as upload starts.
+    pub(crate) disable_single_post_upload: bool,
+    /// Ignore `n` and `last` on lists.
+    pub(crate) ignore_pagination: bool,
+    /// Omit `Docker-Content-Digest` from manifest GET-by-tag responses.
+    pub(crate) omit_digest_from_tag_get_response: bool,
+    /// Never send `Link` headers.
+    pub(crate) omit_link_header_from_responses: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        let opts = Options::default();
+        let serve = ServeConfig::default();
+        ServerConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            header_read_timeout_secs: serve.header_read_timeout.as_secs(),
+            body_timeout_secs: opts.body_timeout.map_or(0, |d| d.as_secs()),
+            max_header_bytes: serve.max_header_bytes,
+            http2: serve.http2,
+            max_manifest_size: opts.max_manifest_size,
+            list_page_cap: opts.list_page_cap,
+            max_list_page_size: opts.max_list_page_size,
+            disable_referrers_api: opts.disable_referrers_api,
+            disable_referrers_filtering: opts.disable_referrers_filtering,
+            disable_single_post_upload: opts.disable_single_post_upload,
+            ignore_pagination: opts.ignore_pagination,
+            omit_digest_from_tag_get_response: opts.omit_digest_from_tag_get_response,
+            omit_link_header_from_responses: opts.omit_link_header_from_responses,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub(crate) fn options(&self) -> Options {
+        let mut o = Options::default();
+        o.max_manifest_size = self.max_manifest_size;
+        o.list_page_cap = self.list_page_cap.max(1);
+        o.max_list_page_size = self.max_list_page_size;
+        o.body_timeout =
+            (self.body_timeout_secs > 0).then(|| Duration::from_secs(self.body_timeout_secs));
+        o.disable_referrers_api = self.disable_referrers_api;
+        o.disable_referrers_filtering = self.disable_referrers_filtering;
+        o.disable_single_post_upload = self.disable_single_post_upload;
+        o.ignore_pagination = self.ignore_pagination;
+        o.omit_digest_from_tag_get_response = self.omit_digest_from_tag_get_response;
+        o.omit_link_header_from_responses = self.omit_link_header_from_responses;
+        o
+    }
+
+    pub(crate) fn serve_config(&self) -> ServeConfig {
+        let mut c = ServeConfig::default();
+        c.header_read_timeout = Duration::from_secs(self.header_read_timeout_secs.max(1));
+        c.max_header_bytes = self.max_header_bytes;
+        c.http2 = self.http2;
+        c
+    }
+}
+
+/// `[registry]`: one layer of the stack, chosen by `type`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub(crate) enum Stack {
+    /// An in-memory registry.
+    Mem(MemConfig),
+}
+
+impl Default for Stack {
+    fn default() -> Stack {
+        Stack::Mem(MemConfig::default())
+    }
+}
+
+/// `type = "mem"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct MemConfig {
+    /// Refuse to move or delete tags, and to delete what tags reach.
+    pub(crate) immutable_tags: bool,
+    /// Accept manifests whose blobs and child manifests are missing.
+    pub(crate) lax_child_references: bool,
+    /// Seconds an upload session may sit idle before it expires.
+    pub(crate) upload_idle_timeout_secs: u64,
+    /// The most open upload sessions.
+    pub(crate) max_uploads: usize,
+}
+
+impl Default for MemConfig {
+    fn default() -> MemConfig {
+        let c = ociregistry_mem::Config::default();
+        MemConfig {
+            immutable_tags: c.immutable_tags,
+            lax_child_references: c.lax_child_references,
+            upload_idle_timeout_secs: c.upload_idle_timeout.as_secs(),
+            max_uploads: c.max_uploads,
+        }
+    }
+}
+
+impl Stack {
+    /// Builds the registry the stack describes.
+    pub(crate) fn build(&self) -> Arc<dyn Registry> {
+        match self {
+            Stack::Mem(m) => {
+                let config = ociregistry_mem::Config::default()
+                    .immutable_tags(m.immutable_tags)
+                    .lax_child_references(m.lax_child_references)
+                    .upload_idle_timeout(Duration::from_secs(m.upload_idle_timeout_secs.max(1)))
+                    .max_uploads(m.max_uploads);
+                Arc::new(ociregistry_mem::MemRegistry::with_config(config))
+            }
+        }
+    }
+}
+
+impl Config {
+    pub(crate) fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|source| ConfigError::Parse {
+            path: path.display().to_string(),
+            source: Box::new(source),
+        })
+    }
+
+    pub(crate) fn parse(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_is_an_in_memory_registry_on_port_5000() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.server.addr.to_string(), "127.0.0.1:5000");
+        assert!(matches!(c.registry, Stack::Mem(_)));
+    }
+
+    #[test]
+    fn parses_every_knob() {
+        let c = Config::parse(
+            r#"
+            [server]
+            addr = "127.0.0.1:0"
+            disable_referrers_filtering = true
+            max_list_page_size = 1000
+            max_manifest_size = 1024
+            [registry]
+            type = "mem"
+            lax_child_references = true
+            immutable_tags = true
+            max_uploads = 3
+            "#,
+        )
+        .unwrap();
+        let o = c.server.options();
+        assert!(o.disable_referrers_filtering);
+        assert_eq!(o.max_list_page_size, Some(1000));
+        assert_eq!(o.max_manifest_size, 1024);
+        let Stack::Mem(m) = &c.registry;
+        assert!(m.lax_child_references && m.immutable_tags);
+        assert_eq!(m.max_uploads, 3);
+    }
+
+    #[test]
+    fn rejects_unknown_fields_and_types() {
+        assert!(Config::parse("[server]\nbogus = 1").is_err());
+        assert!(Config::parse("[registry]\ntype = \"nope\"").is_err());
+    }
+
+    #[test]
+    fn conformance_stacks_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/stacks");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 2, "no stacks found in {}", dir.display());
+    }
+}

@@ -1,0 +1,119 @@
+//! `ocisrv`: an OCI registry server.
+//!
+//! With no arguments it serves an in-memory registry on 127.0.0.1:5000. `--config FILE` describes
+//! the registry as a stack in TOML (see `conformance/stacks/` for examples).
+
+mod config;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use ociregistry_server::{AccessLogLayer, RegistryService, serve};
+use tower_layer::Layer;
+
+use crate::config::Config;
+
+/// An OCI distribution registry server.
+///
+/// Serves the OCI distribution API over a stack of registries described by a TOML file; with
+/// no configuration, an in-memory registry on 127.0.0.1:5000. Logs one line per request on
+/// stderr (set RUST_LOG, e.g. RUST_LOG=warn, to change the level). Stops cleanly on SIGINT or
+/// SIGTERM, letting in-flight requests finish.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on, HOST:PORT (port 0 picks a free port). Overrides the config file's
+    /// `server.addr`. Default 127.0.0.1:5000.
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Option<std::net::SocketAddr>,
+
+    /// TOML file describing the server options and the registry stack. Without it, an
+    /// in-memory registry with default options.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let config = match &args.config {
+        Some(path) => match Config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("ocisrv: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Config::default(),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ocisrv: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ocisrv: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args, config: Config) -> std::io::Result<()> {
+    let addr = args.addr.unwrap_or(config.server.addr);
+    let registry = config.registry.build();
+    let service = AccessLogLayer.layer(RegistryService::with_options(
+        registry,
+        config.server.options(),
+    ));
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    // Scripts (and `cargo xtask conformance`) read the bound address from this line.
+    println!("listening on http://{local}");
+    tracing::info!(addr = %local, "serving");
+    serve(
+        listener,
+        service,
+        config.server.serve_config(),
+        shutdown_signal(),
+    )
+    .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down");
+}

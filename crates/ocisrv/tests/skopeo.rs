@@ -1,0 +1,234 @@
+//! A real third-party client against `ocisrv`: skopeo copies an image and a multi-platform index
+//! in with `--preserve-digests`, pulls them back into a fresh OCI layout, and every digest checks.
+//!
+//! skopeo comes from Debian (`apt-get install skopeo`; `.ci/run` installs it). Where it is
+//! missing the test is skipped, except under CI (`CI` set), where that is a failure.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use ociregistry_core::Digest;
+
+struct Ocisrv {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Ocisrv {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_ocisrv() -> Ocisrv {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ocisrv"))
+        .args(["--addr", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start ocisrv");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read address");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    Ocisrv { child, addr }
+}
+
+fn skopeo_available() -> bool {
+    match Command::new("skopeo").arg("--version").output() {
+        Ok(o) if o.status.success() => true,
+        _ if std::env::var_os("CI").is_some() => panic!("skopeo is required under CI"),
+        _ => {
+            eprintln!("skopeo not installed (apt-get install skopeo): skipping");
+            false
+        }
+    }
+}
+
+fn skopeo(args: &[&str]) {
+    let out = Command::new("skopeo")
+        .args(["--insecure-policy"])
+        .args(args)
+        .output()
+        .expect("run skopeo");
+    assert!(
+        out.status.success(),
+        "skopeo {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A minimal OCI image layout writer.
+struct Layout {
+    dir: PathBuf,
+    manifests: Vec<serde_json::Value>,
+}
+
+impl Layout {
+    fn new(dir: &Path) -> Layout {
+        std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+        std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        Layout {
+            dir: dir.to_owned(),
+            manifests: Vec::new(),
+        }
+    }
+
+    fn blob(&self, data: &[u8]) -> (Digest, usize) {
+        let d = Digest::sha256(data);
+        std::fs::write(self.dir.join("blobs/sha256").join(d.hex()), data).unwrap();
+        (d, data.len())
+    }
+
+    fn desc(mt: &str, (d, size): (Digest, usize)) -> serde_json::Value {
+        serde_json::json!({"mediaType": mt, "digest": d, "size": size})
+    }
+
+    /// An image with a config for `arch` and one tar layer; returns its manifest descriptor.
+    fn image(&self, arch: &str, scratch: &Path) -> serde_json::Value {
+        let content = scratch.join(format!("content-{arch}"));
+        std::fs::create_dir_all(&content).unwrap();
+        std::fs::write(content.join("hello.txt"), format!("hello from {arch}\n")).unwrap();
+        let tar = scratch.join(format!("layer-{arch}.tar"));
+        let ok = Command::new("tar")
+            .arg("-cf")
+            .arg(&tar)
+            .arg("-C")
+            .arg(&content)
+            .arg("hello.txt")
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let layer_bytes = std::fs::read(&tar).unwrap();
+        let diff_id = Digest::sha256(&layer_bytes);
+        let config = serde_json::json!({
+            "architecture": arch, "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            "config": {}
+        });
+        let config = self.blob(config.to_string().as_bytes());
+        let layer = self.blob(&layer_bytes);
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": Self::desc("application/vnd.oci.image.config.v1+json", config),
+            "layers": [Self::desc("application/vnd.oci.image.layer.v1.tar", layer)],
+        });
+        let mut desc = Self::desc(
+            "application/vnd.oci.image.manifest.v1+json",
+            self.blob(manifest.to_string().as_bytes()),
+        );
+        desc["platform"] = serde_json::json!({"architecture": arch, "os": "linux"});
+        desc
+    }
+
+    fn tag(&mut self, mut desc: serde_json::Value, tag: &str) {
+        desc["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": tag});
+        self.manifests.push(desc);
+        let index = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": self.manifests});
+        std::fs::write(self.dir.join("index.json"), index.to_string()).unwrap();
+    }
+}
+
+/// The digest `tag` names in the layout at `dir`, and a check that every blob matches its name.
+fn check_layout(dir: &Path, tag: &str) -> String {
+    for entry in std::fs::read_dir(dir.join("blobs/sha256")).unwrap() {
+        let path = entry.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(Digest::sha256(&data).hex(), name, "blob {name} is corrupt");
+    }
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap_or_else(|| panic!("no {tag} in {index}"))["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn skopeo_round_trip_preserves_digests() {
+    if !skopeo_available() {
+        return;
+    }
+    let server = start_ocisrv();
+    let scratch = std::env::temp_dir().join(format!("ocisrv-skopeo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let src = scratch.join("src");
+    let mut layout = Layout::new(&src);
+    let single = layout.image("amd64", &scratch);
+    let single_digest = single["digest"].as_str().unwrap().to_owned();
+    layout.tag(single, "single");
+    let amd = layout.image("amd64", &scratch);
+    let arm = layout.image("arm64", &scratch);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [amd, arm],
+    });
+    let index_desc = Layout::desc(
+        "application/vnd.oci.image.index.v1+json",
+        layout.blob(index.to_string().as_bytes()),
+    );
+    let index_digest = index_desc["digest"].as_str().unwrap().to_owned();
+    layout.tag(index_desc, "multi");
+
+    let registry = &server.addr;
+    let src_ref = |tag: &str| format!("oci:{}:{tag}", src.display());
+    skopeo(&[
+        "copy",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        &src_ref("single"),
+        &format!("docker://{registry}/skopeo/app:single"),
+    ]);
+    skopeo(&[
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        &src_ref("multi"),
+        &format!("docker://{registry}/skopeo/app:multi"),
+    ]);
+
+    let dst = scratch.join("dst");
+    for tag in ["single", "multi"] {
+        skopeo(&[
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            &format!("docker://{registry}/skopeo/app:{tag}"),
+            &format!("oci:{}:{tag}", dst.display()),
+        ]);
+    }
+    assert_eq!(check_layout(&dst, "single"), single_digest);
+    assert_eq!(check_layout(&dst, "multi"), index_digest);
+    // Both platforms came back.
+    let pulled: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            dst.join("blobs/sha256")
+                .join(&index_digest["sha256:".len()..]),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(pulled["manifests"].as_array().unwrap().len(), 2);
+    let _ = std::fs::remove_dir_all(&scratch);
+}
