@@ -99,7 +99,7 @@ funcs! {
     /// Sets [`Registry::push_blob_chunked_resume`].
     async push_blob_chunked_resume / with_push_blob_chunked_resume(cx: Context, repo: String, id: String, offset: Option<u64>, chunk_size: Option<usize>) -> Box<dyn BlobWriter>;
     /// Sets [`Registry::mount_blob`].
-    async mount_blob / with_mount_blob(cx: Context, from_repo: String, to_repo: String, digest: Digest) -> Descriptor;
+    async mount_blob / with_mount_blob(cx: Context, from_repo: Option<String>, to_repo: String, digest: Digest) -> Descriptor;
     /// Sets [`Registry::push_manifest`].
     async push_manifest / with_push_manifest(cx: Context, repo: String, tag: Option<String>, contents: Bytes, media_type: String, digest: Option<Digest>) -> Descriptor;
     /// Sets [`Registry::delete_blob`].
@@ -258,12 +258,12 @@ impl Registry for Funcs {
     async fn mount_blob(
         &self,
         cx: &Context,
-        from_repo: &str,
+        from_repo: Option<&str>,
         to_repo: &str,
         digest: &Digest,
     ) -> Result<Descriptor> {
         match &self.mount_blob {
-            Some(f) => f(cx.clone(), from_repo.into(), to_repo.into(), digest.clone()).await,
+            Some(f) => f(cx.clone(), own(from_repo), to_repo.into(), digest.clone()).await,
             None => Err(self.unsupported(Operation::MountBlob, to_repo)),
         }
     }
@@ -363,7 +363,10 @@ mod tests {
             .on_unsupported(|op, repo| Error::new(Code::Denied, format!("{op} on {repo}")));
         let cx = Context::new();
         let d = Digest::sha256(b"");
-        let e = reg.mount_blob(&cx, "from", "to", &d).await.unwrap_err();
+        let e = reg
+            .mount_blob(&cx, Some("from"), "to", &d)
+            .await
+            .unwrap_err();
         assert_eq!(e.message(), "mount_blob on to");
         let e = stream::collect(reg.repositories(&cx, None))
             .await

@@ -250,11 +250,14 @@ pub trait Registry: Send + Sync {
     }
 
     /// Makes the blob `digest` of `from_repo` available in `to_repo` without copying it through
-    /// the caller. Fails with `UNSUPPORTED` where mounting is not possible.
+    /// the caller, and returns its descriptor. `from_repo: None` is an anonymous mount: the
+    /// registry may take the blob from any repository it chooses (registries that check access
+    /// must refuse that, as they cannot check the source). Fails with `UNSUPPORTED` where
+    /// mounting is not possible; callers then upload the blob.
     async fn mount_blob(
         &self,
         cx: &Context,
-        from_repo: &str,
+        from_repo: Option<&str>,
         to_repo: &str,
         digest: &Digest,
     ) -> Result<Descriptor> {
@@ -368,7 +371,7 @@ macro_rules! forward_registry {
             async fn push_blob_chunked_resume(&self, cx: &Context, repo: &str, id: &str, offset: Option<u64>, chunk_size: Option<usize>) -> Result<Box<dyn BlobWriter>> {
                 (**self).push_blob_chunked_resume(cx, repo, id, offset, chunk_size).await
             }
-            async fn mount_blob(&self, cx: &Context, from_repo: &str, to_repo: &str, digest: &Digest) -> Result<Descriptor> {
+            async fn mount_blob(&self, cx: &Context, from_repo: Option<&str>, to_repo: &str, digest: &Digest) -> Result<Descriptor> {
                 (**self).mount_blob(cx, from_repo, to_repo, digest).await
             }
             async fn push_manifest(&self, cx: &Context, repo: &str, tag: Option<&str>, contents: Bytes, media_type: &str, digest: Option<&Digest>) -> Result<Descriptor> {

@@ -80,8 +80,8 @@ pub enum Route {
         repo: String,
         /// The blob's digest.
         digest: Digest,
-        /// Repository to mount from.
-        from: String,
+        /// Repository to mount from; `None` for an anonymous mount (any repository).
+        from: Option<String>,
     },
     /// `GET /v2/<repo>/blobs/uploads/<id>` [end-13]: upload status.
     UploadStatus {
@@ -384,9 +384,9 @@ impl Route {
         if *method != Method::POST {
             return Err(method_not_allowed());
         }
-        if let (Some(mount), Some(from)) = (q.get("mount"), q.get("from")) {
+        if let Some(mount) = q.get("mount") {
             let digest = parse_digest(mount)?;
-            let from = repository(from)?;
+            let from = q.get("from").map(repository).transpose()?;
             return Ok(Route::UploadMount { repo, digest, from });
         }
         if let Some(d) = q.get("digest") {
@@ -395,7 +395,6 @@ impl Route {
                 digest: parse_digest(d)?,
             });
         }
-        // `mount` without `from` is a plain upload start, as the spec allows.
         Ok(Route::UploadStart { repo })
     }
 
@@ -463,7 +462,9 @@ impl Route {
             }
             Route::UploadMount { repo, digest, from } => {
                 query.append_pair("mount", digest.as_str());
-                query.append_pair("from", from);
+                if let Some(from) = from {
+                    query.append_pair("from", from);
+                }
                 format!("/v2/{repo}/blobs/uploads/")
             }
             Route::UploadStatus { repo, id }
@@ -599,7 +600,12 @@ mod tests {
             Route::UploadMount {
                 repo: "a".into(),
                 digest: d.clone(),
-                from: "b/c".into(),
+                from: Some("b/c".into()),
+            },
+            Route::UploadMount {
+                repo: "a".into(),
+                digest: d.clone(),
+                from: None,
             },
             Route::UploadStatus {
                 repo: "a".into(),
@@ -663,8 +669,10 @@ mod tests {
             Route::UploadStart { repo: "a".into() }
         );
         assert_eq!(
-            parse(Method::POST, "/v2/a/blobs/uploads/", Some("mount=x")).unwrap(),
-            Route::UploadStart { repo: "a".into() }
+            parse(Method::POST, "/v2/a/blobs/uploads/", Some("mount=x"))
+                .unwrap_err()
+                .code(),
+            &Code::DigestInvalid
         );
         assert!(
             parse(Method::PUT, "/v2/a/blobs/uploads/", None)

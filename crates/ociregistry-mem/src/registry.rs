@@ -397,19 +397,25 @@ impl Registry for MemRegistry {
     async fn mount_blob(
         &self,
         _cx: &Context,
-        from_repo: &str,
+        from_repo: Option<&str>,
         to_repo: &str,
         digest: &Digest,
     ) -> Result<Descriptor> {
-        validate_repository(from_repo)?;
+        if let Some(from_repo) = from_repo {
+            validate_repository(from_repo)?;
+        }
         validate_repository(to_repo)?;
         let mut st = self.write();
         let State { content, repos } = &mut *st;
-        let from = repos
-            .get(from_repo)
-            .ok_or_else(|| name_unknown(from_repo))?;
-        if !from.blobs.contains(digest) {
-            return Err(blob_unknown(digest));
+        // An anonymous mount takes the content from wherever it is held: content exists in
+        // the store exactly while some repository holds it.
+        if let Some(from_repo) = from_repo {
+            let from = repos
+                .get(from_repo)
+                .ok_or_else(|| name_unknown(from_repo))?;
+            if !from.blobs.contains(digest) {
+                return Err(blob_unknown(digest));
+            }
         }
         let size = content
             .get(digest)

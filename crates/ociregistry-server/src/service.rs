@@ -191,7 +191,8 @@ impl Handler {
                 self.upload_monolithic(req, &repo, &digest).await
             }
             Route::UploadMount { repo, digest, from } => {
-                self.upload_mount(req, &repo, &digest, &from).await
+                self.upload_mount(req, &repo, &digest, from.as_deref())
+                    .await
             }
             Route::UploadStatus { repo, id } => self.upload_status(req, &repo, &id).await,
             Route::UploadChunk { repo, id } => self.upload_chunk(req, &repo, &id).await,

@@ -115,7 +115,7 @@ impl Handler {
         req: &mut Incoming,
         repo: &str,
         digest: &Digest,
-        from: &str,
+        from: Option<&str>,
     ) -> Result<Response<ResponseBody>, Error> {
         match self.registry.mount_blob(&req.cx, from, repo, digest).await {
             Ok(desc) => self.created_blob(repo, &desc),

@@ -439,6 +439,29 @@ async fn mount_and_fallback() {
     )
     .await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
+    // An anonymous mount (no `from`) finds the blob wherever the registry holds it.
+    let r = call(
+        &svc,
+        Method::POST,
+        &format!("/v2/anon/blobs/uploads/?mount={d}"),
+        &[],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(
+        get(&svc, &format!("/v2/anon/blobs/{d}")).await.body,
+        "shared"
+    );
+    let r = call(
+        &svc,
+        Method::POST,
+        &format!("/v2/anon/blobs/uploads/?mount={missing}"),
+        &[],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
 }
 
 #[tokio::test]

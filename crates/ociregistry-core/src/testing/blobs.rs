@@ -349,7 +349,7 @@ pub async fn blob_mount(registry: Arc<dyn Registry>) {
     push_blob(r, from, &blob).await;
 
     let desc = expect_ok(
-        r.mount_blob(&cx, from, to, &blob.digest).await,
+        r.mount_blob(&cx, Some(from), to, &blob.digest).await,
         "mount_blob into a new repository",
     );
     assert_eq!(desc.digest, blob.digest, "mount_blob: digest");
@@ -365,7 +365,7 @@ pub async fn blob_mount(registry: Arc<dyn Registry>) {
     push_blob(r, existing, &other).await;
     for _ in 0..2 {
         let desc = expect_ok(
-            r.mount_blob(&cx, from, existing, &blob.digest).await,
+            r.mount_blob(&cx, Some(from), existing, &blob.digest).await,
             "mount_blob into an existing repository",
         );
         assert_eq!(desc.size, blob.size(), "mount_blob: size");
@@ -382,6 +382,37 @@ pub async fn blob_mount(registry: Arc<dyn Registry>) {
     assert_blob(r, to, &blob).await;
 }
 
+/// An anonymous `mount_blob` (no source repository) either mounts the blob, found wherever the
+/// registry holds it, or fails with `UNSUPPORTED` so the caller uploads; a blob the registry
+/// does not hold is never mounted.
+pub async fn blob_mount_anonymous(registry: Arc<dyn Registry>) {
+    let r = &*registry;
+    let cx = Context::new();
+    let from = "blob_mount_anonymous/from";
+    let to = "blob_mount_anonymous/to";
+    let mut c = Content::new("blob_mount_anonymous");
+    let blob = c.layer(300);
+    push_blob(r, from, &blob).await;
+    match r.mount_blob(&cx, None, to, &blob.digest).await {
+        Ok(desc) => {
+            assert_eq!(desc.digest, blob.digest, "anonymous mount: digest");
+            assert_eq!(desc.size, blob.size(), "anonymous mount: size");
+            assert_blob(r, to, &blob).await;
+        }
+        Err(e) => assert!(e.is_unsupported(), "anonymous mount: {e}"),
+    }
+    let missing = c.layer(10);
+    let err = r
+        .mount_blob(&cx, None, to, &missing.digest)
+        .await
+        .expect_err("anonymous mount of a blob nobody holds");
+    assert!(
+        err.is_not_found() || err.is_unsupported(),
+        "anonymous mount of a missing blob: {err}"
+    );
+    assert_no_blob(r, to, &missing.digest).await;
+}
+
 /// `mount_blob` from a repository that does not exist fails with `NAME_UNKNOWN`, and of a blob
 /// the source does not have with `BLOB_UNKNOWN`.
 pub async fn blob_mount_errors(registry: Arc<dyn Registry>) {
@@ -395,13 +426,13 @@ pub async fn blob_mount_errors(registry: Arc<dyn Registry>) {
     let missing = c.layer(50);
 
     expect_code(
-        r.mount_blob(&cx, "blob_mount_errors/nope", to, &blob.digest)
+        r.mount_blob(&cx, Some("blob_mount_errors/nope"), to, &blob.digest)
             .await,
         Code::NameUnknown,
         "mount_blob from a repository that does not exist",
     );
     expect_code(
-        r.mount_blob(&cx, from, to, &missing.digest).await,
+        r.mount_blob(&cx, Some(from), to, &missing.digest).await,
         Code::BlobUnknown,
         "mount_blob of a blob the source does not have",
     );
@@ -409,7 +440,7 @@ pub async fn blob_mount_errors(registry: Arc<dyn Registry>) {
     let third = "blob_mount_errors/third";
     push_blob(r, third, &missing).await;
     expect_code(
-        r.mount_blob(&cx, from, to, &missing.digest).await,
+        r.mount_blob(&cx, Some(from), to, &missing.digest).await,
         Code::BlobUnknown,
         "mount_blob of a blob only another repository has",
     );

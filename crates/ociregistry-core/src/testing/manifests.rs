@@ -529,7 +529,7 @@ pub async fn repository_invalid_name(registry: Arc<dyn Registry>) {
             &what("push_blob_chunked"),
         );
         expect_code(
-            r.mount_blob(&cx, good, name, &blob.digest).await,
+            r.mount_blob(&cx, Some(good), name, &blob.digest).await,
             Code::NameInvalid,
             &what("mount_blob (target)"),
         );
@@ -549,7 +549,7 @@ pub async fn repository_invalid_name(registry: Arc<dyn Registry>) {
 
         let read = [Code::NameInvalid, Code::NameUnknown];
         expect_code_in(
-            r.mount_blob(&cx, name, good, &blob.digest).await,
+            r.mount_blob(&cx, Some(name), good, &blob.digest).await,
             &read,
             &what("mount_blob (source)"),
         );
@@ -625,7 +625,8 @@ pub async fn repository_implicit_creation(registry: Arc<dyn Registry>) {
     );
     push_manifest(r, &names[2], None, &opaque).await;
     expect_ok(
-        r.mount_blob(&cx, &names[0], &names[3], &blob.digest).await,
+        r.mount_blob(&cx, Some(&names[0]), &names[3], &blob.digest)
+            .await,
         "mount_blob",
     );
 

@@ -55,7 +55,7 @@
 //!
 //! - `full`: blobs ([`blob_push_get_resolve`], [`blob_unknown`], [`blob_push_size_mismatch`],
 //!   [`blob_push_digest_mismatch`], [`blob_push_stream_error`], [`blob_sha512`], [`blob_range`],
-//!   [`blob_mount`], [`blob_mount_errors`], [`blob_delete`]), chunked uploads
+//!   [`blob_mount`], [`blob_mount_anonymous`], [`blob_mount_errors`], [`blob_delete`]), chunked uploads
 //!   ([`upload_chunked`], [`upload_close_resume`], [`upload_wrong_offset`],
 //!   [`upload_unknown_id`], [`upload_other_repository`], [`upload_commit_wrong_digest`],
 //!   [`upload_cancel`], [`upload_empty_blob`]), manifests and tags ([`manifest_push_get`],
@@ -91,6 +91,7 @@
 //!
 //! [`blob_delete`]: crate::testing::blob_delete
 //! [`blob_mount`]: crate::testing::blob_mount
+//! [`blob_mount_anonymous`]: crate::testing::blob_mount_anonymous
 //! [`blob_mount_errors`]: crate::testing::blob_mount_errors
 //! [`blob_push_digest_mismatch`]: crate::testing::blob_push_digest_mismatch
 //! [`blob_push_get_resolve`]: crate::testing::blob_push_get_resolve
@@ -178,6 +179,7 @@ macro_rules! registry_behaviour_tests {
             blob_sha512,
             blob_range,
             blob_mount,
+            blob_mount_anonymous,
             blob_mount_errors,
             blob_delete,
             upload_chunked,

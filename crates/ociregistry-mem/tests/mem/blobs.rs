@@ -298,7 +298,7 @@ async fn mount_shares_content_and_creates_the_target() {
     let r = MemRegistry::new();
     let desc = push_blob(&r, "src", LAYER_TYPE, b"mounted content").await;
     let got = r
-        .mount_blob(&cx(), "src", "dst/x", &desc.digest)
+        .mount_blob(&cx(), Some("src"), "dst/x", &desc.digest)
         .await
         .unwrap();
     assert_eq!(
@@ -311,10 +311,10 @@ async fn mount_shares_content_and_creates_the_target() {
         ["dst/x", "src"]
     );
     // Mounting again, or onto the source itself, is harmless.
-    r.mount_blob(&cx(), "src", "dst/x", &desc.digest)
+    r.mount_blob(&cx(), Some("src"), "dst/x", &desc.digest)
         .await
         .unwrap();
-    r.mount_blob(&cx(), "src", "src", &desc.digest)
+    r.mount_blob(&cx(), Some("src"), "src", &desc.digest)
         .await
         .unwrap();
     r.delete_blob(&cx(), "src", &desc.digest).await.unwrap();
@@ -332,15 +332,15 @@ async fn mount_errors() {
     let desc = push_blob(&r, "src", LAYER_TYPE, b"x").await;
     let other = Digest::sha256(b"y");
     assert_eq!(
-        code(r.mount_blob(&cx(), "nope", "dst", &desc.digest).await),
+        code(r.mount_blob(&cx(), Some("nope"), "dst", &desc.digest).await),
         Code::NameUnknown
     );
     assert_eq!(
-        code(r.mount_blob(&cx(), "src", "dst", &other).await),
+        code(r.mount_blob(&cx(), Some("src"), "dst", &other).await),
         Code::BlobUnknown
     );
     assert_eq!(
-        code(r.mount_blob(&cx(), "src", "Bad", &desc.digest).await),
+        code(r.mount_blob(&cx(), Some("src"), "Bad", &desc.digest).await),
         Code::NameInvalid
     );
     // Failed mounts create nothing.
