@@ -23,14 +23,23 @@ struct Server {
 }
 
 async fn start(config: ServeConfig) -> Server {
+    start_with(config, ociregistry_server::Options::default()).await
+}
+
+async fn start_with(config: ServeConfig, options: ociregistry_server::Options) -> Server {
     let mem = Arc::new(MemRegistry::new());
     let reg: Arc<dyn Registry> = mem.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel();
-    let done = tokio::spawn(serve(listener, RegistryService::new(reg), config, async {
-        let _ = rx.await;
-    }));
+    let done = tokio::spawn(serve(
+        listener,
+        RegistryService::with_options(reg, options),
+        config,
+        async {
+            let _ = rx.await;
+        },
+    ));
     Server {
         addr,
         mem,
@@ -281,4 +290,36 @@ impl Client {
         let (parts, body) = resp.into_parts();
         http::Response::from_parts(parts, body.collect().await.unwrap().to_bytes())
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_times_out_and_stores_nothing() {
+    let mut options = ociregistry_server::Options::default();
+    options.body_timeout = Some(Duration::from_millis(300));
+    let mut config = quick();
+    config.header_read_timeout = Duration::from_secs(30);
+    let server = start_with(config, options).await;
+    let d = Digest::sha256(&[5u8; 100]);
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "POST /v2/st/blobs/uploads/?digest={d} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&[5u8; 10]).await.unwrap();
+    let started = Instant::now();
+    let (text, _) = read_until_closed(&mut s).await;
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("SIZE_INVALID"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        server
+            .mem
+            .resolve_blob(&Context::new(), "st", &d)
+            .await
+            .is_err()
+    );
 }
