@@ -193,6 +193,17 @@ impl ContentStore {
         None
     }
 
+    /// Adds a holder of `digest` whose content the caller already shares (it may have been
+    /// freed meanwhile, in which case it is stored again).
+    pub(crate) fn acquire_shared(&mut self, digest: &Digest, data: Arc<BlobData>) {
+        if let Some(e) = self.entries.get_mut(digest) {
+            e.refs += 1;
+            return;
+        }
+        self.bytes += data.len();
+        self.entries.insert(digest.clone(), Entry { data, refs: 1 });
+    }
+
     /// Adds a holder of content already stored. Returns whether it was there.
     pub(crate) fn acquire_existing(&mut self, digest: &Digest) -> bool {
         match self.entries.get_mut(digest) {

@@ -176,6 +176,18 @@ impl MemRegistry {
         blob_descriptor(digest, size)
     }
 
+    /// Adds blob `digest`, whose content the caller shares, to `repo`.
+    fn add_shared_blob(&self, repo: &str, digest: &Digest, data: Arc<BlobData>) -> Descriptor {
+        let size = data.len();
+        let mut st = self.write();
+        let State { content, repos } = &mut *st;
+        let r = repos.entry(repo.to_owned()).or_default();
+        if r.blobs.insert(digest.clone()) {
+            content.acquire_shared(digest, data);
+        }
+        blob_descriptor(digest, size)
+    }
+
     /// The content of blob `digest` of `repo`.
     fn blob(&self, repo: &str, digest: &Digest) -> Result<Arc<BlobData>> {
         validate_repository(repo)?;
@@ -217,7 +229,8 @@ impl MemRegistry {
 }
 
 /// Reads `content` to its end while hashing it, checking it against `desc`'s digest and size.
-async fn receive(desc: &Descriptor, mut content: ByteStream) -> Result<BlobData> {
+/// Reads `content`, checking it against `desc` while it flows; keeps the chunks when `keep`.
+async fn receive(desc: &Descriptor, mut content: ByteStream, keep: bool) -> Result<BlobData> {
     let mut digester = Digester::new(desc.digest.algorithm());
     let mut chunks = ChunkBuilder::default();
     while let Some(chunk) = content.next().await {
@@ -229,7 +242,9 @@ async fn receive(desc: &Descriptor, mut content: ByteStream) -> Result<BlobData>
                 format!("content is longer than the declared {} bytes", desc.size),
             ));
         }
-        chunks.push(chunk);
+        if keep {
+            chunks.push(chunk);
+        }
     }
     if digester.len() != desc.size {
         return Err(Error::new(
@@ -339,8 +354,19 @@ impl Registry for MemRegistry {
         content: ByteStream,
     ) -> Result<Descriptor> {
         validate_repository(repo)?;
-        let data = receive(desc, content).await?;
-        Ok(self.add_blob(repo, &desc.digest, data))
+        // Content the registry already holds is only verified, not stored a second time, so
+        // pushing a known blob costs no memory (identical bytes are stored once).
+        let known = self.read().content.get(&desc.digest).cloned();
+        match known {
+            Some(shared) => {
+                receive(desc, content, false).await?;
+                Ok(self.add_shared_blob(repo, &desc.digest, shared))
+            }
+            None => {
+                let data = receive(desc, content, true).await?;
+                Ok(self.add_blob(repo, &desc.digest, data))
+            }
+        }
     }
 
     async fn push_blob_chunked(

@@ -422,3 +422,48 @@ async fn empty_blob() {
         Code::RangeInvalid
     );
 }
+
+#[tokio::test]
+async fn pushing_known_content_keeps_the_stored_copy() {
+    let r = MemRegistry::new();
+    let first = Bytes::from(vec![3u8; 1 << 16]);
+    let desc = blob_desc(LAYER_TYPE, &first);
+    r.push_blob(&cx(), "a", &desc, stream::bytes(first.clone()))
+        .await
+        .unwrap();
+    // The same bytes pushed again, in another buffer, to another repository: verified, not
+    // stored again, so reads from the new repository share the first copy.
+    let second = Bytes::from(vec![3u8; 1 << 16]);
+    r.push_blob(&cx(), "b", &desc, stream::bytes(second.clone()))
+        .await
+        .unwrap();
+    assert_eq!(r.blob_bytes(), 1 << 16);
+    let (_, mut body) = r
+        .get_blob(&cx(), "b", &desc.digest)
+        .await
+        .unwrap()
+        .into_parts();
+    let chunk = body.next().await.unwrap().unwrap();
+    assert_eq!(chunk.as_ptr(), first.as_ptr(), "a second copy was stored");
+    // Known content is still verified: other bytes under the same digest are refused.
+    let wrong = Bytes::from(vec![4u8; 1 << 16]);
+    let e = r
+        .push_blob(&cx(), "c", &desc, stream::bytes(wrong))
+        .await
+        .unwrap_err();
+    assert!(e.is(&Code::DigestInvalid), "{e}");
+    assert!(r.resolve_blob(&cx(), "c", &desc.digest).await.is_err());
+    // Once every holder deleted it, the content is gone; a new push stores it again.
+    for repo in ["a", "b"] {
+        r.delete_blob(&cx(), repo, &desc.digest).await.unwrap();
+    }
+    assert_eq!(r.blob_bytes(), 0);
+    r.push_blob(&cx(), "d", &desc, stream::bytes(second))
+        .await
+        .unwrap();
+    assert_eq!(r.blob_bytes(), 1 << 16);
+    assert_eq!(
+        read(r.get_blob(&cx(), "d", &desc.digest).await.unwrap()).await,
+        first
+    );
+}
