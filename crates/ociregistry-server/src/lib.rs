@@ -38,6 +38,7 @@
 //! ```
 
 mod access_log;
+pub mod auth;
 mod blob;
 pub mod body;
 mod list;
