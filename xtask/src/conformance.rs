@@ -53,7 +53,7 @@ const PASSTHROUGH_ENV: &[&str] = &["OCI_FILTER_TEST", "OCI_LOG"];
 
 /// A server binary, and how to build it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum ServerBin {
+pub(crate) enum ServerBin {
     /// Our `ocisrv`: `cargo build --release -p ocisrv`, then `target/release/ocisrv`.
     Ocisrv,
     /// The Go ociregistry peer in `conformance/goreg`: `go build`, then
@@ -143,6 +143,20 @@ const STACKS: &[Stack] = &[
         )),
         suite_env: &[],
         expected_skips: &[FILTERS_NOT_APPLIED],
+    },
+    Stack {
+        name: "auth",
+        about: "ocisrv behind authentication: the suite signs in through the token flow \
+                (conformance/stacks/auth.toml)",
+        baseline: false,
+        server: ServerBin::Ocisrv,
+        args: &["--addr", "127.0.0.1:0", "--config", "{config}"],
+        config: Some(("ocisrv.toml", include_str!("../../conformance/stacks/auth.toml"))),
+        suite_env: &[
+            ("OCI_USERNAME", "conformance"),
+            ("OCI_PASSWORD", "conformance-password"),
+        ],
+        expected_skips: &[],
     },
     Stack {
         name: "go-ociregistry",
@@ -320,13 +334,13 @@ fn list_stacks(paths: &Paths) {
 
 /// Where things are.
 #[derive(Debug)]
-struct Paths {
-    root: PathBuf,
-    target: PathBuf,
+pub(crate) struct Paths {
+    pub(crate) root: PathBuf,
+    pub(crate) target: PathBuf,
 }
 
 impl Paths {
-    fn new() -> Paths {
+    pub(crate) fn new() -> Paths {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
@@ -358,7 +372,7 @@ impl Paths {
     }
 
     /// A path relative to the workspace root when possible, for messages.
-    fn display(&self, p: &Path) -> String {
+    pub(crate) fn display(&self, p: &Path) -> String {
         p.strip_prefix(&self.root)
             .unwrap_or(p)
             .display()
@@ -454,7 +468,7 @@ fn suite_binary(paths: &Paths) -> Result<PathBuf, String> {
 }
 
 /// Builds a server binary and returns its path.
-fn build_server(paths: &Paths, bin: ServerBin) -> Result<PathBuf, String> {
+pub(crate) fn build_server(paths: &Paths, bin: ServerBin) -> Result<PathBuf, String> {
     let out = paths.server_path(bin);
     match bin {
         ServerBin::Ocisrv => {
@@ -783,7 +797,7 @@ fn run_suite(
 
 /// A child process that is killed when dropped.
 #[derive(Debug)]
-struct KillOnDrop(Child);
+pub(crate) struct KillOnDrop(pub(crate) Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -796,10 +810,10 @@ impl Drop for KillOnDrop {
 
 /// A running registry server; killed when dropped.
 #[derive(Debug)]
-struct Server {
-    child: KillOnDrop,
+pub(crate) struct Server {
+    pub(crate) child: KillOnDrop,
     /// `HOST:PORT` from its `listening on` line.
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl Server {
@@ -811,12 +825,24 @@ impl Server {
         dir: &Path,
         timeout: Duration,
     ) -> Result<Server, String> {
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        Server::start_command(cmd, dir, timeout)
+    }
+
+    /// [`Server::start`] for a prepared command (program, arguments, environment).
+    pub(crate) fn start_command(
+        mut cmd: Command,
+        dir: &Path,
+        timeout: Duration,
+    ) -> Result<Server, String> {
+        let program = PathBuf::from(cmd.get_program());
+        let program = program.as_path();
         let log_path = dir.join("server.log");
         let log =
             File::create(&log_path).map_err(|e| format!("creating {}: {e}", log_path.display()))?;
         let log = Arc::new(Mutex::new(log));
-        let child = Command::new(program)
-            .args(args)
+        let child = cmd
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -909,7 +935,7 @@ impl Server {
     }
 
     /// The exit status, if the server has exited.
-    fn exited(&mut self) -> Option<ExitStatus> {
+    pub(crate) fn exited(&mut self) -> Option<ExitStatus> {
         self.child.0.try_wait().ok().flatten()
     }
 }

@@ -42,6 +42,11 @@ pub(crate) struct Config {
     pub(crate) server: ServerConfig,
     #[serde(default)]
     pub(crate) registry: Stack,
+    /// Users and permissions; absent: no authentication.
+    pub(crate) auth: Option<crate::auth::AuthSection>,
+    /// The directory relative paths in the file are resolved against.
+    #[serde(skip)]
+    pub(crate) base: std::path::PathBuf,
 }
 
 /// `[server]`: the listening address, connection settings and server options.
@@ -189,10 +194,12 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        Config::parse(&text).map_err(|source| ConfigError::Parse {
+        let mut config = Config::parse(&text).map_err(|source| ConfigError::Parse {
             path: path.display().to_string(),
             source: Box::new(source),
-        })
+        })?;
+        config.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(config)
     }
 
     pub(crate) fn parse(text: &str) -> Result<Config, toml::de::Error> {

@@ -3,12 +3,16 @@
 //! With no arguments it serves an in-memory registry on 127.0.0.1:5000. `--config FILE` describes
 //! the registry as a stack in TOML (see `conformance/stacks/` for examples).
 
+mod auth;
 mod config;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use std::sync::Arc;
+
+use ociregistry_server::auth::AuthLayer;
 use ociregistry_server::{AccessLogLayer, RegistryService, serve};
 use tower_layer::Layer;
 
@@ -73,27 +77,40 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args, config: Config) -> std::io::Result<()> {
+async fn run(args: Args, config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let addr = args.addr.unwrap_or(config.server.addr);
     let registry = config.registry.build();
-    let service = AccessLogLayer.layer(RegistryService::with_options(
-        registry,
-        config.server.options(),
-    ));
+    let service = RegistryService::with_options(registry, config.server.options());
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
+    let serve_config = config.server.serve_config();
+    match &config.auth {
+        None => {
+            announce(local);
+            serve(
+                listener,
+                AccessLogLayer.layer(service),
+                serve_config,
+                shutdown_signal(),
+            )
+            .await?;
+        }
+        Some(section) => {
+            let (auth, users, rules) = section.build(&config.base, local)?;
+            let layer = AuthLayer::new(auth, Arc::new(users), Arc::new(rules));
+            announce(local);
+            let service = AccessLogLayer.layer(layer.layer(service));
+            serve(listener, service, serve_config, shutdown_signal()).await?;
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn announce(local: std::net::SocketAddr) {
     // Scripts (and `cargo xtask conformance`) read the bound address from this line.
     println!("listening on http://{local}");
     tracing::info!(addr = %local, "serving");
-    serve(
-        listener,
-        service,
-        config.server.serve_config(),
-        shutdown_signal(),
-    )
-    .await?;
-    tracing::info!("stopped");
-    Ok(())
 }
 
 async fn shutdown_signal() {
