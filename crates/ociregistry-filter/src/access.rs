@@ -56,7 +56,8 @@ pub enum DeleteTarget {
 
 impl Access {
     /// The repository name of the catalog (the list of all repositories): `*`, which no
-    /// repository can be named.
+    /// repository can be named. `Read` of it means reading every repository; it is asked
+    /// before an anonymous mount, whose source could be any repository.
     pub const CATALOG: &'static str = "*";
 
     /// An access of `kind` to `repository`.

@@ -36,8 +36,9 @@ use crate::lists::{after_check, end_at_error};
 ///
 /// - A cross-repository mount needs read access to the source, so a blob cannot be copied out
 ///   of a repository the caller may not read (zot CVE-2024-39897). An anonymous mount (no
-///   source) cannot be checked and is refused with `UNSUPPORTED`; a server then falls back to
-///   an upload, which proves the caller has the content.
+///   source: the blob is taken from wherever it is) needs `Read` of [`Access::CATALOG`], that
+///   is, of every repository, and is otherwise refused with `UNSUPPORTED`; a server then falls
+///   back to an upload, which proves the caller has the content.
 /// - A tagged manifest push (the distribution API's `?tag=`) shows the policy the tag, so a
 ///   policy can refuse tags one by one.
 /// - A tag delete is a delete, like any other.
@@ -215,7 +216,13 @@ impl<R: Registry, P: AccessPolicy + 'static> Registry for AccessChecker<R, P> {
         digest: &Digest,
     ) -> Result<Descriptor> {
         let Some(from) = from_repo else {
-            return Err(anonymous_mount_refused());
+            // The source is whatever repository holds the blob: only a caller who may read
+            // every repository (`Read` of the catalog) may mount without naming it.
+            if self.check(cx, Access::read(Access::CATALOG)).await.is_err() {
+                return Err(anonymous_mount_refused());
+            }
+            self.check(cx, Access::write(to_repo)).await?;
+            return self.inner.mount_blob(cx, None, to_repo, digest).await;
         };
         self.check(cx, Access::read(from)).await?;
         self.check(cx, Access::write(to_repo)).await?;

@@ -257,10 +257,14 @@ async fn access_requests_of_every_operation() {
         vec![Access::list("foo/read"), Access::read("foo/read")],
     );
 
-    // An anonymous mount asks nothing and never reaches the inner registry.
-    let err = r.mount_blob(&cx, None, "foo/write", &d).await.unwrap_err();
-    assert!(err.is_unsupported(), "{err}");
-    assert!(recorder.take().is_empty());
+    // An anonymous mount needs read access to every repository (its source could be any),
+    // then write access to the target.
+    check(
+        "mount_blob",
+        "foo/write",
+        r.mount_blob(&cx, None, "foo/write", &d).await.map(drop),
+        vec![Access::read(Access::CATALOG), Access::write("foo/write")],
+    );
 
     // The policy sees the caller.
     r.resolve_tag(&cx, "foo/read", "t").await.unwrap_err();
@@ -405,6 +409,21 @@ async fn anonymous_mount_is_refused() {
     assert_eq!(e.code(), &Code::Unsupported);
     let e = mem.resolve_blob(&Context::new(), "b", &blob.digest).await;
     assert!(e.unwrap_err().is(&Code::BlobUnknown));
+    // A caller who may read everything may mount without naming the source.
+    let r = AccessChecker::new(
+        Arc::clone(&mem),
+        permissions(&[("root", "*", &["read"]), ("root", "b", ALL)]),
+    );
+    r.mount_blob(&user("root"), None, "b", &blob.digest)
+        .await
+        .unwrap();
+    assert_eq!(
+        mem.resolve_blob(&Context::new(), "b", &blob.digest)
+            .await
+            .unwrap()
+            .digest,
+        blob.digest
+    );
 }
 
 #[tokio::test]

@@ -21,7 +21,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ociregistry_core::Identity;
+use ociregistry_core::{Code, Context, Error, Identity};
+use ociregistry_filter::{Access, AccessKind, AccessPolicy};
 use ociregistry_server::auth::{Actions, AuthConfig, Htpasswd, HtpasswdError, Permissions};
 use serde::Deserialize;
 
@@ -64,6 +65,7 @@ pub(crate) struct Rule {
 #[derive(Debug, Clone)]
 pub(crate) struct Rules {
     rules: Vec<Rule>,
+    anonymous_pull: bool,
 }
 
 impl Rule {
@@ -92,10 +94,15 @@ impl Rule {
 
 impl Permissions for Rules {
     fn repository(&self, identity: &Identity, repository: &str) -> Actions {
+        let base = if self.anonymous_pull && identity.user().is_none() {
+            Actions::PULL
+        } else {
+            Actions::NONE
+        };
         self.rules
             .iter()
             .filter(|r| r.applies_to(identity) && r.covers(repository))
-            .fold(Actions::NONE, |acc, r| acc.union(r.actions()))
+            .fold(base, |acc, r| acc.union(r.actions()))
     }
 
     fn catalog(&self, identity: &Identity) -> bool {
@@ -106,6 +113,32 @@ impl Permissions for Rules {
                 .rules
                 .iter()
                 .any(|r| r.applies_to(identity) && r.repositories.iter().any(|p| p == "*"))
+    }
+}
+
+/// The same rules enforce every operation on the registry, whatever credentials reached it
+/// (Basic or token), through `ociregistry-filter`'s access checker.
+#[async_trait::async_trait]
+impl AccessPolicy for Rules {
+    async fn check(&self, cx: &Context, access: &Access) -> ociregistry_core::Result<()> {
+        let identity = cx.identity();
+        let allowed = if access.is_catalog() {
+            self.catalog(identity)
+        } else {
+            let may = Permissions::repository(self, identity, &access.repository);
+            match &access.kind {
+                AccessKind::Read | AccessKind::List => may.pull,
+                AccessKind::Write { .. } => may.push,
+                AccessKind::Delete(_) => may.delete,
+            }
+        };
+        if allowed {
+            Ok(())
+        } else if identity.user().is_none() {
+            Err(Error::new(Code::Unauthorized, "authentication required"))
+        } else {
+            Err(Error::new(Code::Denied, format!("may not {access}")))
+        }
     }
 }
 
@@ -175,6 +208,7 @@ impl AuthSection {
             users,
             Rules {
                 rules: self.rules.clone(),
+                anonymous_pull: self.anonymous_pull,
             },
         ))
     }
@@ -228,6 +262,52 @@ mod tests {
         );
         assert!(rules.catalog(&alice));
         assert!(!rules.catalog(&Identity::Anonymous));
+    }
+
+    #[tokio::test]
+    async fn the_policy_follows_the_rules() {
+        let s = section(
+            r#"
+            [users]
+            alice = "$2y$04$abcdefghijklmnopqrstuu5Z4dQYb6o5l5q6z3N7r2cB9Q1ZlG5m6"
+            [[rules]]
+            users = ["alice"]
+            repositories = ["team/*"]
+            actions = ["pull", "push"]
+            "#,
+        );
+        let (_, _, rules) = s
+            .build(Path::new("."), "127.0.0.1:5000".parse().unwrap())
+            .unwrap();
+        let alice = Context::new().with_identity(Identity::User("alice".into()));
+        let d = ociregistry_core::Digest::sha256(b"");
+        assert!(rules.check(&alice, &Access::read("team/a")).await.is_ok());
+        assert!(
+            rules
+                .check(&alice, &Access::write_tags("team/a", vec!["v1".into()]))
+                .await
+                .is_ok()
+        );
+        let e = rules
+            .check(
+                &alice,
+                &Access::delete("team/a", ociregistry_filter::DeleteTarget::Blob(d)),
+            )
+            .await
+            .unwrap_err();
+        assert!(e.is(&Code::Denied));
+        assert!(
+            rules
+                .check(&alice, &Access::read("other"))
+                .await
+                .unwrap_err()
+                .is(&Code::Denied)
+        );
+        let e = rules
+            .check(&Context::new(), &Access::read("team/a"))
+            .await
+            .unwrap_err();
+        assert!(e.is(&Code::Unauthorized));
     }
 
     #[test]

@@ -132,12 +132,45 @@ impl ServerConfig {
     }
 }
 
-/// `[registry]`: one layer of the stack, chosen by `type`.
+/// `[registry]`: one layer of the stack, chosen by `type`. Wrappers hold the registry they
+/// wrap in a nested `registry` table (`[registry.registry]`).
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub(crate) enum Stack {
     /// An in-memory registry.
     Mem(MemConfig),
+    /// Reads pass; writes and deletes fail with UNSUPPORTED.
+    ReadOnly {
+        /// The registry wrapped.
+        registry: Box<Stack>,
+    },
+    /// Content can be added, never removed, and tags never move.
+    Immutable {
+        /// The registry wrapped.
+        registry: Box<Stack>,
+    },
+    /// Only repositories matching `include` and not matching `exclude` (regular expressions
+    /// matched against the whole name; both optional) are visible.
+    Select {
+        /// The registry wrapped.
+        registry: Box<Stack>,
+        /// Repositories to show (default: all).
+        include: Option<String>,
+        /// Repositories to hide (default: none).
+        exclude: Option<String>,
+    },
+    /// The repositories under `prefix/`, served as the root.
+    Sub {
+        /// The registry wrapped.
+        registry: Box<Stack>,
+        /// The prefix.
+        prefix: String,
+    },
+    /// A `tracing` span per operation (logged at info level).
+    Traced {
+        /// The registry wrapped.
+        registry: Box<Stack>,
+    },
 }
 
 impl Default for Stack {
@@ -172,10 +205,37 @@ impl Default for MemConfig {
     }
 }
 
+/// Why a stack cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StackError {
+    #[error("select: invalid {which} pattern: {source}")]
+    Pattern {
+        which: &'static str,
+        source: Box<regex::Error>,
+    },
+    #[error("sub: {0}")]
+    Sub(ociregistry_core::Error),
+}
+
+fn anchored(
+    which: &'static str,
+    pattern: &Option<String>,
+) -> Result<Option<regex::Regex>, StackError> {
+    pattern
+        .as_ref()
+        .map(|p| {
+            regex::Regex::new(&format!("^(?:{p})$")).map_err(|e| StackError::Pattern {
+                which,
+                source: Box::new(e),
+            })
+        })
+        .transpose()
+}
+
 impl Stack {
     /// Builds the registry the stack describes.
-    pub(crate) fn build(&self) -> Arc<dyn Registry> {
-        match self {
+    pub(crate) fn build(&self) -> Result<Arc<dyn Registry>, StackError> {
+        Ok(match self {
             Stack::Mem(m) => {
                 let config = ociregistry_mem::Config::default()
                     .immutable_tags(m.immutable_tags)
@@ -184,7 +244,29 @@ impl Stack {
                     .max_uploads(m.max_uploads);
                 Arc::new(ociregistry_mem::MemRegistry::with_config(config))
             }
-        }
+            Stack::ReadOnly { registry } => {
+                Arc::new(ociregistry_filter::read_only(registry.build()?))
+            }
+            Stack::Immutable { registry } => {
+                Arc::new(ociregistry_filter::immutable(registry.build()?))
+            }
+            Stack::Select {
+                registry,
+                include,
+                exclude,
+            } => {
+                let include = anchored("include", include)?;
+                let exclude = anchored("exclude", exclude)?;
+                Arc::new(ociregistry_filter::select(registry.build()?, move |repo| {
+                    include.as_ref().is_none_or(|r| r.is_match(repo))
+                        && !exclude.as_ref().is_some_and(|r| r.is_match(repo))
+                }))
+            }
+            Stack::Sub { registry, prefix } => Arc::new(
+                ociregistry_filter::sub(registry.build()?, prefix).map_err(StackError::Sub)?,
+            ),
+            Stack::Traced { registry } => Arc::new(ociregistry_filter::traced(registry.build()?)),
+        })
     }
 }
 
@@ -239,9 +321,69 @@ mod tests {
         assert!(o.disable_referrers_filtering);
         assert_eq!(o.max_list_page_size, Some(1000));
         assert_eq!(o.max_manifest_size, 1024);
-        let Stack::Mem(m) = &c.registry;
+        let Stack::Mem(m) = &c.registry else {
+            panic!("{:?}", c.registry)
+        };
         assert!(m.lax_child_references && m.immutable_tags);
         assert_eq!(m.max_uploads, 3);
+    }
+
+    #[tokio::test]
+    async fn builds_wrapper_stacks() {
+        let c = Config::parse(
+            r#"
+            [registry]
+            type = "traced"
+            [registry.registry]
+            type = "read_only"
+            [registry.registry.registry]
+            type = "select"
+            include = "team/.*"
+            exclude = "team/secret"
+            [registry.registry.registry.registry]
+            type = "sub"
+            prefix = "mirror"
+            [registry.registry.registry.registry.registry]
+            type = "mem"
+            "#,
+        )
+        .unwrap();
+        let reg = c.registry.build().unwrap();
+        let cx = ociregistry_core::Context::new();
+        // read_only refuses writes before anything else sees them.
+        let e = reg
+            .push_manifest(
+                &cx,
+                "team/a",
+                Some("v1"),
+                "{}".into(),
+                "application/x",
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert!(e.is_unsupported(), "{e}");
+        // select hides what does not match.
+        let e = reg.resolve_tag(&cx, "other/a", "v1").await.unwrap_err();
+        assert!(e.is(&ociregistry_core::Code::NameUnknown), "{e}");
+        let e = reg.resolve_tag(&cx, "team/secret", "v1").await.unwrap_err();
+        assert!(e.is(&ociregistry_core::Code::NameUnknown), "{e}");
+        // A bad pattern or prefix is a configuration error, not a panic.
+        let bad = Config::parse(
+            "[registry]\ntype = \"select\"\ninclude = \"(\"\n[registry.registry]\ntype = \"mem\"",
+        )
+        .unwrap();
+        assert!(bad.registry.build().is_err());
+        let bad = Config::parse(
+            "[registry]\ntype = \"sub\"\nprefix = \"Bad/\"\n[registry.registry]\ntype = \"mem\"",
+        )
+        .unwrap();
+        assert!(bad.registry.build().is_err());
+        // Go's ocisrv panicked when select had neither pattern.
+        let open =
+            Config::parse("[registry]\ntype = \"select\"\n[registry.registry]\ntype = \"mem\"")
+                .unwrap();
+        assert!(open.registry.build().is_ok());
     }
 
     #[test]

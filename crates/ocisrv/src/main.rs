@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use std::sync::Arc;
 
+use ociregistry_filter::{AccessChecker, deny_as_not_found};
 use ociregistry_server::auth::AuthLayer;
 use ociregistry_server::{AccessLogLayer, RegistryService, serve};
 use tower_layer::Layer;
@@ -79,24 +80,23 @@ fn main() -> ExitCode {
 
 async fn run(args: Args, config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let addr = args.addr.unwrap_or(config.server.addr);
-    let registry = config.registry.build();
-    let service = RegistryService::with_options(registry, config.server.options());
+    let registry = config.registry.build()?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let serve_config = config.server.serve_config();
     match &config.auth {
         None => {
+            let service = RegistryService::with_options(registry, config.server.options());
             announce(local);
-            serve(
-                listener,
-                AccessLogLayer.layer(service),
-                serve_config,
-                shutdown_signal(),
-            )
-            .await?;
+            let service = AccessLogLayer.layer(service);
+            serve(listener, service, serve_config, shutdown_signal()).await?;
         }
         Some(section) => {
             let (auth, users, rules) = section.build(&config.base, local)?;
+            // The auth layer says who is calling; the access checker enforces the rules on
+            // every operation, and answers reads of what the caller may not see as missing.
+            let checked = AccessChecker::new(registry, deny_as_not_found(rules.clone()));
+            let service = RegistryService::with_options(Arc::new(checked), config.server.options());
             let layer = AuthLayer::new(auth, Arc::new(users), Arc::new(rules));
             announce(local);
             let service = AccessLogLayer.layer(layer.layer(service));

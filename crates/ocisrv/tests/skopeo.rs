@@ -25,8 +25,13 @@ impl Drop for Ocisrv {
 }
 
 fn start_ocisrv() -> Ocisrv {
+    start_ocisrv_with(&[])
+}
+
+fn start_ocisrv_with(extra: &[&str]) -> Ocisrv {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ocisrv"))
         .args(["--addr", "127.0.0.1:0"])
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
@@ -56,17 +61,22 @@ fn skopeo_available() -> bool {
 }
 
 fn skopeo(args: &[&str]) {
+    let (ok, output) = try_skopeo(args);
+    assert!(ok, "skopeo {args:?} failed:\n{output}");
+}
+
+fn try_skopeo(args: &[&str]) -> (bool, String) {
     let out = Command::new("skopeo")
         .args(["--insecure-policy"])
         .args(args)
         .output()
         .expect("run skopeo");
-    assert!(
-        out.status.success(),
-        "skopeo {args:?} failed:\n{}\n{}",
+    let text = format!(
+        "{}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    (out.status.success(), text)
 }
 
 /// A minimal OCI image layout writer.
@@ -230,5 +240,109 @@ fn skopeo_round_trip_preserves_digests() {
     )
     .unwrap();
     assert_eq!(pulled["manifests"].as_array().unwrap().len(), 2);
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+#[test]
+fn skopeo_signs_in_and_users_without_push_rights_are_refused() {
+    if !skopeo_available() {
+        return;
+    }
+    let scratch = std::env::temp_dir().join(format!("ocisrv-skopeo-auth-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).unwrap();
+    let alice = bcrypt::hash("alice-pw", 4).unwrap();
+    let bob = bcrypt::hash("bob-pw", 4).unwrap();
+    let config = scratch.join("ocisrv.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[auth]
+service = "skopeo-test"
+[auth.users]
+alice = "{alice}"
+bob = "{bob}"
+[[auth.rules]]
+users = ["alice"]
+repositories = ["team/*"]
+actions = ["pull", "push", "delete"]
+[[auth.rules]]
+users = ["bob"]
+repositories = ["team/*"]
+actions = ["pull"]
+"#
+        ),
+    )
+    .unwrap();
+    let server = start_ocisrv_with(&["--config", config.to_str().unwrap()]);
+    let src = scratch.join("src");
+    let mut layout = Layout::new(&src);
+    let image = layout.image("amd64", &scratch);
+    let digest = image["digest"].as_str().unwrap().to_owned();
+    layout.tag(image, "v1");
+    let src_ref = format!("oci:{}:v1", src.display());
+    let dest = |repo: &str| format!("docker://{}/{repo}:v1", server.addr);
+
+    // alice may push to team/*.
+    skopeo(&[
+        "copy",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        "alice:alice-pw",
+        &src_ref,
+        &dest("team/app"),
+    ]);
+    // bob may only pull: his push is refused, and nothing changes.
+    let (ok, out) = try_skopeo(&[
+        "copy",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        "bob:bob-pw",
+        &src_ref,
+        &dest("team/other"),
+    ]);
+    assert!(!ok, "bob pushed:\n{out}");
+    assert!(
+        out.to_lowercase().contains("denied")
+            || out.contains("403")
+            || out.contains("unauthorized"),
+        "{out}"
+    );
+    // Wrong passwords and anonymous callers are refused too.
+    let (ok, _) = try_skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        "alice:wrong",
+        &src_ref,
+        &dest("team/x"),
+    ]);
+    assert!(!ok);
+    let (ok, _) = try_skopeo(&["copy", "--dest-tls-verify=false", &src_ref, &dest("team/y")]);
+    assert!(!ok);
+    // bob can pull what alice pushed, digests intact.
+    let dst = scratch.join("dst");
+    skopeo(&[
+        "copy",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        "--src-creds",
+        "bob:bob-pw",
+        &dest("team/app"),
+        &format!("oci:{}:v1", dst.display()),
+    ]);
+    assert_eq!(check_layout(&dst, "v1"), digest);
+    // Outside his rules bob sees nothing, not even whether the repository exists.
+    let (ok, out) = try_skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        "bob:bob-pw",
+        &format!("docker://{}/elsewhere/app:v1", server.addr),
+    ]);
+    assert!(!ok, "{out}");
     let _ = std::fs::remove_dir_all(&scratch);
 }
