@@ -171,6 +171,27 @@ pub(crate) enum Stack {
         /// The registry wrapped.
         registry: Box<Stack>,
     },
+    /// One registry made of several (`[[registry.registries]]`): reads from any, writes to
+    /// all, merged listings.
+    Unify {
+        /// The registries, in order of preference.
+        registries: Vec<Stack>,
+        /// `sequential` (default: try them in order) or `concurrent` (ask all, first answer
+        /// wins).
+        #[serde(default)]
+        read_policy: ReadPolicyConfig,
+    },
+}
+
+/// `read_policy` of a `unify` stack.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ReadPolicyConfig {
+    /// Try the registries in order.
+    #[default]
+    Sequential,
+    /// Ask every registry at once.
+    Concurrent,
 }
 
 impl Default for Stack {
@@ -215,6 +236,8 @@ pub(crate) enum StackError {
     },
     #[error("sub: {0}")]
     Sub(ociregistry_core::Error),
+    #[error("unify: {0}")]
+    Unify(ociregistry_unify::BuildError),
 }
 
 fn anchored(
@@ -266,6 +289,23 @@ impl Stack {
                 ociregistry_filter::sub(registry.build()?, prefix).map_err(StackError::Sub)?,
             ),
             Stack::Traced { registry } => Arc::new(ociregistry_filter::traced(registry.build()?)),
+            Stack::Unify {
+                registries,
+                read_policy,
+            } => {
+                let children = registries
+                    .iter()
+                    .map(Stack::build)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let policy = match read_policy {
+                    ReadPolicyConfig::Sequential => ociregistry_unify::ReadPolicy::Sequential,
+                    ReadPolicyConfig::Concurrent => ociregistry_unify::ReadPolicy::Concurrent,
+                };
+                let options = ociregistry_unify::Options::new().with_read_policy(policy);
+                Arc::new(
+                    ociregistry_unify::Unify::new(children, options).map_err(StackError::Unify)?,
+                )
+            }
         })
     }
 }
@@ -384,6 +424,35 @@ mod tests {
             Config::parse("[registry]\ntype = \"select\"\n[registry.registry]\ntype = \"mem\"")
                 .unwrap();
         assert!(open.registry.build().is_ok());
+    }
+
+    #[tokio::test]
+    async fn builds_unions() {
+        let c = Config::parse(
+            r#"
+            [registry]
+            type = "unify"
+            read_policy = "concurrent"
+            [[registry.registries]]
+            type = "mem"
+            [[registry.registries]]
+            type = "read_only"
+            [registry.registries.registry]
+            type = "mem"
+            "#,
+        )
+        .unwrap();
+        let reg = c.registry.build().unwrap();
+        let cx = ociregistry_core::Context::new();
+        // The second child refuses writes: the union reports it and undoes the first.
+        let e = reg
+            .push_manifest(&cx, "a", Some("v1"), "{}".into(), "application/x", None)
+            .await
+            .unwrap_err();
+        assert!(e.is_unsupported(), "{e}");
+        assert!(reg.resolve_tag(&cx, "a", "v1").await.is_err());
+        let empty = Config::parse("[registry]\ntype = \"unify\"\nregistries = []").unwrap();
+        assert!(empty.registry.build().is_err());
     }
 
     #[test]
