@@ -462,6 +462,23 @@ mod tests {
     }
 
     #[test]
+    fn example_configs_parse_and_build() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                if let Some(auth) = &c.auth {
+                    auth.build(&c.base, c.server.addr).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                }
+                n += 1;
+            }
+        }
+        assert!(n >= 1, "no example configs in {}", dir.display());
+    }
+
+    #[test]
     fn conformance_stacks_parse() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/stacks");
         let mut n = 0;
