@@ -131,7 +131,11 @@ impl Handler {
             .header(LOCATION, format!("/v2/{repo}/manifests/{}", desc.digest))
             .header(DOCKER_CONTENT_DIGEST, desc.digest.as_str())
             .content_length(0);
-        if let Some(subject) = &info.subject {
+        // A registry without the referrers API must not claim to index subjects: clients
+        // then maintain the referrers tag themselves.
+        if let Some(subject) = &info.subject
+            && !self.opts.disable_referrers_api
+        {
             reply = reply.header(OCI_SUBJECT, subject.digest.as_str());
         }
         if !extra_tags.is_empty() {

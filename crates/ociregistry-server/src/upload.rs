@@ -148,9 +148,12 @@ impl Handler {
         id: &str,
     ) -> Result<Response<ResponseBody>, Error> {
         let (offset, expected) = chunk_extent(req)?;
+        // The chunk's length as the chunk-size hint: a backend that forwards chunks (a client
+        // of another registry) can then send this one as one request.
+        let hint = chunk_hint(expected);
         let writer = self
             .registry
-            .push_blob_chunked_resume(&req.cx, repo, id, offset, None)
+            .push_blob_chunked_resume(&req.cx, repo, id, offset, hint)
             .await?;
         let writer = write_all(writer, req.take_body(), expected).await?;
         let status = writer.close().await?;
@@ -169,7 +172,7 @@ impl Handler {
         let (offset, expected) = chunk_extent(req)?;
         let writer = self
             .registry
-            .push_blob_chunked_resume(&req.cx, repo, id, offset, None)
+            .push_blob_chunked_resume(&req.cx, repo, id, offset, chunk_hint(expected))
             .await?;
         let writer = write_all(writer, req.take_body(), expected).await?;
         let desc = writer.commit(digest).await?;
@@ -191,6 +194,13 @@ impl Handler {
             .content_length(0)
             .finish())
     }
+}
+
+/// A chunk-size hint from a chunk's declared length (none for empty or undeclared chunks).
+fn chunk_hint(expected: Option<u64>) -> Option<usize> {
+    expected
+        .filter(|&n| n > 0)
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// Where a chunk starts (from `Content-Range`) and how long it must be (from `Content-Range`

@@ -835,6 +835,25 @@ async fn referrers_options_and_empty_lists() {
         get(&svc, &format!("/v2/ref/referrers/{d}")).await.status,
         StatusCode::NOT_FOUND
     );
+    // Without the referrers API the server does not claim to index subjects.
+    let (_, subject) = push_image(&svc, "ref", "base", "subject").await;
+    push_blob(&svc, "ref", b"{\"seed\":\"sig\"}").await;
+    push_blob(&svc, "ref", b"layer of sig").await;
+    let m = image_manifest(
+        b"{\"seed\":\"sig\"}",
+        &[b"layer of sig"],
+        Some((&subject, 10)),
+    );
+    let r = call(
+        &svc,
+        Method::PUT,
+        "/v2/ref/manifests/sig",
+        &[("content-type", OCI_MANIFEST)],
+        m,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert!(r.header("oci-subject").is_none());
 }
 
 #[tokio::test]
