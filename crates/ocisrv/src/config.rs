@@ -171,6 +171,9 @@ pub(crate) enum Stack {
         /// The registry wrapped.
         registry: Box<Stack>,
     },
+    /// A remote registry, through the HTTP client. With an `upstream` table, that registry is
+    /// started in this process on a free loopback port first (handy for tests and demos).
+    Client(Box<ClientConfig>),
     /// One registry made of several (`[[registry.registries]]`): reads from any, writes to
     /// all, merged listings.
     Unify {
@@ -181,6 +184,114 @@ pub(crate) enum Stack {
         #[serde(default)]
         read_policy: ReadPolicyConfig,
     },
+}
+
+/// `type = "client"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClientConfig {
+    /// `host[:port]` of the registry (not a URL). Omit when `upstream` is given.
+    pub(crate) host: Option<String>,
+    /// Plain HTTP instead of HTTPS.
+    #[serde(default)]
+    pub(crate) insecure: bool,
+    /// Entries asked for per list page.
+    pub(crate) list_page_size: Option<usize>,
+    /// Bytes per upload chunk.
+    pub(crate) chunk_size: Option<usize>,
+    /// Credentials from the docker and containers config files and helpers.
+    #[serde(default)]
+    pub(crate) docker_config: bool,
+    /// A user name for the registry (with `password`).
+    pub(crate) username: Option<String>,
+    /// The password for `username`.
+    pub(crate) password: Option<String>,
+    /// A registry to start in-process and point the client at.
+    pub(crate) upstream: Option<UpstreamConfig>,
+}
+
+/// `[registry.upstream]`: a server started in-process for a `client` stack.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpstreamConfig {
+    /// Its server options (the emulation knobs are useful here); `addr` is ignored: it listens
+    /// on a free loopback port.
+    #[serde(default)]
+    pub(crate) server: ServerConfig,
+    /// Its registry stack.
+    #[serde(default)]
+    pub(crate) registry: Stack,
+}
+
+impl ClientConfig {
+    fn build(&self) -> Result<Arc<dyn Registry>, StackError> {
+        let (host, insecure) = match (&self.host, &self.upstream) {
+            (Some(_), Some(_)) | (None, None) => return Err(StackError::ClientHost),
+            (Some(h), None) => (h.clone(), self.insecure),
+            (None, Some(up)) => (up.start()?, true),
+        };
+        let mut options = ociregistry_client::ClientOptions::default();
+        options.insecure = insecure;
+        if let Some(n) = self.list_page_size {
+            options.list_page_size = n;
+        }
+        if let Some(n) = self.chunk_size {
+            options.chunk_size = n;
+        }
+        options.authenticator = match (&self.username, &self.password, self.docker_config) {
+            (Some(user), Some(password), false) => {
+                let creds =
+                    ociregistry_client::auth::Credentials::basic(user.clone(), password.clone());
+                Some(ociregistry_client::auth::Authenticator::new(
+                    move |_host: &str| -> Result<_, ociregistry_client::auth::AuthError> {
+                        Ok(creds.clone())
+                    },
+                ))
+            }
+            (None, None, true) => Some(
+                ociregistry_client::auth::Authenticator::from_docker_config()
+                    .map_err(StackError::Credentials)?,
+            ),
+            (None, None, false) => None,
+            _ => return Err(StackError::ClientCredentials),
+        };
+        let client = ociregistry_client::Client::new(&host, options).map_err(StackError::Client)?;
+        Ok(Arc::new(client))
+    }
+}
+
+impl UpstreamConfig {
+    /// Starts the upstream server on a free loopback port; returns its `host:port`.
+    fn start(&self) -> Result<String, StackError> {
+        let registry = self.registry.build()?;
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| StackError::NoRuntime)?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(StackError::Upstream)?;
+        listener
+            .set_nonblocking(true)
+            .map_err(StackError::Upstream)?;
+        let addr = listener.local_addr().map_err(StackError::Upstream)?;
+        let service =
+            ociregistry_server::RegistryService::with_options(registry, self.server.options());
+        let config = self.server.serve_config();
+        handle.spawn(async move {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => {
+                    let serving = ociregistry_server::serve(
+                        listener,
+                        service,
+                        config,
+                        std::future::pending(),
+                    );
+                    if let Err(e) = serving.await {
+                        tracing::error!(error = %e, "upstream server failed");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "upstream listener failed"),
+            }
+        });
+        tracing::info!(%addr, "upstream registry started");
+        Ok(addr.to_string())
+    }
 }
 
 /// `read_policy` of a `unify` stack.
@@ -238,6 +349,18 @@ pub(crate) enum StackError {
     Sub(ociregistry_core::Error),
     #[error("unify: {0}")]
     Unify(ociregistry_unify::BuildError),
+    #[error("client: set exactly one of host and upstream")]
+    ClientHost,
+    #[error("client: give username and password together, or docker_config, not both")]
+    ClientCredentials,
+    #[error("client: {0}")]
+    Client(#[source] ociregistry_client::ConfigError),
+    #[error("client credentials: {0}")]
+    Credentials(#[source] ociregistry_client::auth::AuthError),
+    #[error("client upstream: {0}")]
+    Upstream(std::io::Error),
+    #[error("client upstream: needs a tokio runtime")]
+    NoRuntime,
 }
 
 fn anchored(
@@ -289,6 +412,7 @@ impl Stack {
                 ociregistry_filter::sub(registry.build()?, prefix).map_err(StackError::Sub)?,
             ),
             Stack::Traced { registry } => Arc::new(ociregistry_filter::traced(registry.build()?)),
+            Stack::Client(client) => client.build()?,
             Stack::Unify {
                 registries,
                 read_policy,
@@ -470,7 +594,8 @@ mod tests {
             if path.extension().is_some_and(|e| e == "toml") {
                 let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
                 if let Some(auth) = &c.auth {
-                    auth.build(&c.base, c.server.addr).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    auth.build(&c.base, c.server.addr)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 }
                 n += 1;
             }
