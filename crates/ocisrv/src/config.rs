@@ -593,6 +593,9 @@ mod tests {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "toml") {
                 let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                c.registry
+                    .build()
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 if let Some(auth) = &c.auth {
                     auth.build(&c.base, c.server.addr)
                         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
