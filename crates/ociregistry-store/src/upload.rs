@@ -1,0 +1,379 @@
+//! Chunked uploads, persisted in the store so that any process sharing it can resume them.
+//!
+//! A session is `uploads/<id>/info` (the repository and creation time, written once with a
+//! create-only put) plus its parts `uploads/<id>/parts/<offset>`: every time a writer stores
+//! what it buffered (when the buffer reaches the part size, and at `close` and `commit`) it
+//! creates one part object named by the offset it starts at, with a create-only put. The parts
+//! are therefore contiguous and immutable, and two writers appending at the same offset cannot
+//! both succeed: the loser gets `RANGE_INVALID`. A session is idle since the newest of its
+//! objects was written; after [`StoreConfig::upload_idle_timeout`](crate::StoreConfig) it
+//! expires: resuming it fails, and it is deleted then or by garbage collection.
+//!
+//! `commit` streams the parts in order through the digest and into the blob's key (see
+//! [`ContentSink`]): the blob is published only once the whole content has hashed to the
+//! digest. Only then does the repository get its membership marker, and then the session is
+//! deleted, `info` first.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use object_store::PutPayload;
+use ociregistry_core::{
+    BlobWriter, Code, Descriptor, Digest, Digester, Error, Result, UploadStatus,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::registry::{ObjectStoreRegistry, blob_descriptor};
+use crate::store::{ContentSink, modified_ms, now_ms};
+
+fn upload_unknown() -> Error {
+    Error::from_code(Code::BlobUploadUnknown)
+}
+
+/// The description of a session, stored in `uploads/<id>/info`.
+#[derive(Serialize, Deserialize)]
+struct Info {
+    repo: String,
+    /// Creation time, milliseconds since the Unix epoch.
+    created: i64,
+}
+
+/// What the store holds of a session.
+pub(crate) struct Session {
+    /// The part offsets and sizes, in order.
+    parts: Vec<(u64, u64)>,
+}
+
+impl Session {
+    fn size(&self) -> u64 {
+        self.parts.last().map_or(0, |(o, s)| o + s)
+    }
+}
+
+/// The upload sessions of a registry.
+pub(crate) struct Uploads {
+    pub(crate) registry: ObjectStoreRegistry,
+}
+
+/// Whether `id` looks like an id this crate issues: 32 lower-case hex digits.
+fn valid_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A fresh upload id: 128 random bits in hex.
+fn new_id() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        Error::new(
+            Code::Unknown,
+            format!("cannot generate a random upload id: {e}"),
+        )
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl Uploads {
+    fn timeout_ms(&self) -> i64 {
+        i64::try_from(self.registry.config().upload_idle_timeout.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Opens a session in `repo`; returns its id.
+    pub(crate) async fn start(&self, repo: &str) -> Result<String> {
+        let max = self.registry.config().max_uploads;
+        let store = self.registry.store();
+        let layout = self.registry.layout();
+        if store.subdirs(&layout.uploads()).await?.len() >= max {
+            self.sweep().await?;
+            if store.subdirs(&layout.uploads()).await?.len() >= max {
+                return Err(Error::new(
+                    Code::TooManyRequests,
+                    format!("too many uploads in progress (the maximum is {max})"),
+                ));
+            }
+        }
+        let id = new_id()?;
+        let info = Info {
+            repo: repo.to_owned(),
+            created: now_ms(),
+        };
+        let body =
+            serde_json::to_vec(&info).map_err(|e| Error::new(Code::Unknown, e.to_string()))?;
+        if !store
+            .create(&layout.upload_info(&id), Bytes::from(body).into())
+            .await?
+        {
+            // 128 random bits never collide; refuse rather than share a session.
+            return Err(Error::new(Code::Unknown, "upload id collision"));
+        }
+        Ok(id)
+    }
+
+    /// The live session `id` of `repo`; `BLOB_UPLOAD_UNKNOWN` if there is none (an expired
+    /// session is deleted on the way).
+    pub(crate) async fn load(&self, repo: &str, id: &str) -> Result<Session> {
+        if !valid_id(id) {
+            return Err(upload_unknown());
+        }
+        let store = self.registry.store();
+        let layout = self.registry.layout();
+        let info = store
+            .get(&layout.upload_info(id))
+            .await?
+            .ok_or_else(upload_unknown)?;
+        let info: Info = serde_json::from_slice(&info).map_err(|_| upload_unknown())?;
+        if info.repo != repo {
+            return Err(upload_unknown());
+        }
+        let objects = store.list(&layout.upload(id)).await?;
+        let last_used = objects
+            .iter()
+            .map(modified_ms)
+            .max()
+            .unwrap_or(info.created);
+        if now_ms().saturating_sub(last_used) > self.timeout_ms() {
+            self.discard(id).await?;
+            return Err(upload_unknown());
+        }
+        let parts_dir = layout.upload_parts(id);
+        let mut parts: Vec<(u64, u64)> = objects
+            .iter()
+            .filter(|m| m.location.prefix_matches(&parts_dir))
+            .filter_map(|m| Some((crate::tags::entry_seq(&m.location)?, m.size)))
+            .collect();
+        parts.sort_unstable();
+        let mut expected = 0;
+        for (offset, size) in &parts {
+            if *offset != expected {
+                return Err(Error::new(
+                    Code::BlobUploadInvalid,
+                    format!("upload {id} has a gap at offset {expected}"),
+                ));
+            }
+            expected += size;
+        }
+        Ok(Session { parts })
+    }
+
+    /// The size of the live session `id` of `repo`.
+    pub(crate) async fn resume(&self, repo: &str, id: &str) -> Result<u64> {
+        Ok(self.load(repo, id).await?.size())
+    }
+
+    /// Deletes session `id`: `info` first, so it is unknown from then on, then its parts.
+    pub(crate) async fn discard(&self, id: &str) -> Result<()> {
+        let store = self.registry.store();
+        let layout = self.registry.layout();
+        store.delete(&layout.upload_info(id)).await?;
+        let rest = store.list(&layout.upload(id)).await?;
+        store
+            .delete_all(rest.into_iter().map(|m| m.location).collect())
+            .await
+    }
+
+    /// Deletes every session idle longer than the timeout (and leftovers of deleted ones);
+    /// returns how many.
+    pub(crate) async fn sweep(&self) -> Result<usize> {
+        let store = self.registry.store();
+        let layout = self.registry.layout();
+        let mut removed = 0;
+        for dir in store.subdirs(&layout.uploads()).await? {
+            let objects = store.list(&dir).await?;
+            let last_used = objects.iter().map(modified_ms).max();
+            let Some(id) = dir.filename() else { continue };
+            if last_used.is_none_or(|t| now_ms().saturating_sub(t) > self.timeout_ms()) {
+                let id = id.to_owned();
+                self.discard(&id).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// The [`BlobWriter`] of an [`ObjectStoreRegistry`] upload session.
+///
+/// Writes are buffered (as the chunks received) up to the part size, then stored as one part;
+/// `close` and `commit` store what is buffered. A writer dropped without `close` loses what it
+/// had not stored yet.
+pub(crate) struct StoreBlobWriter {
+    registry: ObjectStoreRegistry,
+    repo: String,
+    id: String,
+    stored: u64,
+    pending: Vec<Bytes>,
+    pending_len: usize,
+    chunk_size: usize,
+}
+
+impl std::fmt::Debug for StoreBlobWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreBlobWriter")
+            .field("repo", &self.repo)
+            .field("id", &self.id)
+            .field("stored", &self.stored)
+            .field("pending_len", &self.pending_len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoreBlobWriter {
+    pub(crate) fn new(
+        registry: ObjectStoreRegistry,
+        repo: &str,
+        id: String,
+        size: u64,
+        chunk_size: Option<usize>,
+    ) -> StoreBlobWriter {
+        let chunk_size = chunk_size
+            .filter(|&n| n > 0)
+            .unwrap_or(registry.config().default_chunk_size);
+        StoreBlobWriter {
+            registry,
+            repo: repo.to_owned(),
+            id,
+            stored: size,
+            pending: Vec::new(),
+            pending_len: 0,
+            chunk_size,
+        }
+    }
+
+    fn uploads(&self) -> Uploads {
+        Uploads {
+            registry: self.registry.clone(),
+        }
+    }
+
+    /// Stores what is buffered as the part at the current offset.
+    async fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let path = self.registry.layout().upload_part(&self.id, self.stored);
+        let payload: PutPayload = std::mem::take(&mut self.pending).into_iter().collect();
+        let len = self.pending_len as u64;
+        self.pending_len = 0;
+        if !self.registry.store().create(&path, payload).await? {
+            return Err(Error::new(
+                Code::RangeInvalid,
+                format!(
+                    "another writer already wrote upload {} at offset {}",
+                    self.id, self.stored
+                ),
+            ));
+        }
+        self.stored += len;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl BlobWriter for StoreBlobWriter {
+    async fn write(&mut self, data: Bytes) -> Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.pending_len += data.len();
+        self.pending.push(data);
+        if self.pending_len >= self.registry.config().part_size {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    fn size(&self) -> u64 {
+        self.stored + self.pending_len as u64
+    }
+
+    fn chunk_size(&self) -> usize {
+        self.chunk_size
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    async fn close(mut self: Box<Self>) -> Result<UploadStatus> {
+        self.flush().await?;
+        let size = self.uploads().resume(&self.repo, &self.id).await?;
+        Ok(UploadStatus {
+            id: self.id.clone(),
+            size,
+        })
+    }
+
+    async fn commit(mut self: Box<Self>, digest: &Digest) -> Result<Descriptor> {
+        self.flush().await?;
+        let uploads = self.uploads();
+        let session = uploads.load(&self.repo, &self.id).await?;
+        let registry = &self.registry;
+        let store = registry.store();
+        let layout = registry.layout();
+        let blob_path = layout.blob(digest);
+        let mut sink = if store.exists(&blob_path).await? {
+            // Identical bytes are stored once: only verify.
+            None
+        } else {
+            Some(ContentSink::new(
+                store.clone(),
+                blob_path,
+                registry.config().part_size,
+            ))
+        };
+        let res = async {
+            let mut digester = Digester::new(digest.algorithm());
+            for (offset, _) in &session.parts {
+                let (_, mut body) = store
+                    .stream(&layout.upload_part(&self.id, *offset), None)
+                    .await?
+                    .ok_or_else(upload_unknown)?;
+                while let Some(chunk) = body.next().await {
+                    let chunk = chunk?;
+                    digester.update(&chunk);
+                    if let Some(sink) = sink.as_mut() {
+                        sink.write(chunk).await?;
+                    }
+                }
+            }
+            let got = digester.finish();
+            if got != *digest {
+                return Err(Error::new(
+                    Code::DigestInvalid,
+                    format!("upload has digest {got}, not {digest}"),
+                ));
+            }
+            // Nothing may have been appended meanwhile.
+            let now = uploads.load(&self.repo, &self.id).await?;
+            if now.parts != session.parts {
+                return Err(Error::new(
+                    Code::BlobUploadInvalid,
+                    "upload changed while it was being committed",
+                ));
+            }
+            Ok(())
+        }
+        .await;
+        match (res, sink) {
+            (Ok(()), Some(sink)) => sink.finish().await?,
+            (Ok(()), None) => {}
+            (Err(e), Some(sink)) => {
+                sink.abort().await;
+                return Err(e);
+            }
+            (Err(e), None) => return Err(e),
+        }
+        registry.add_member(&self.repo, digest).await?;
+        uploads.discard(&self.id).await?;
+        Ok(blob_descriptor(digest, session.size()))
+    }
+
+    async fn cancel(self: Box<Self>) -> Result<()> {
+        if !valid_id(&self.id) {
+            return Ok(());
+        }
+        self.uploads().discard(&self.id).await
+    }
+}
