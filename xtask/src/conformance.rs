@@ -279,6 +279,17 @@ const STACKS: &[Stack] = &[
         expected_skips: &[],
     },
     Stack {
+        name: "fs",
+        about: "the durable registry on the local disk, in a temporary directory \
+                (conformance/stacks/fs.toml)",
+        baseline: false,
+        server: ServerBin::Ocisrv,
+        args: &["--addr", "127.0.0.1:0", "--config", "{config}"],
+        config: Some(("ocisrv.toml", include_str!("../../conformance/stacks/fs.toml"))),
+        suite_env: &[],
+        expected_skips: &[],
+    },
+    Stack {
         name: "go-ociregistry",
         about: "Go ociserver.New(ocimem.New(), nil) from conformance/goreg",
         baseline: true,

@@ -11,7 +11,7 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -171,6 +171,11 @@ pub(crate) enum Stack {
         /// The registry wrapped.
         registry: Box<Stack>,
     },
+    /// A durable registry in a directory of the local disk (`ociregistry-store`).
+    Fs(FsConfig),
+    /// A durable registry in an S3 (or S3-compatible) bucket. Needs ocisrv built with the `s3`
+    /// feature.
+    S3(Box<S3Config>),
     /// A remote registry, through the HTTP client. With an `upstream` table, that registry is
     /// started in this process on a free loopback port first (handy for tests and demos).
     Client(Box<ClientConfig>),
@@ -184,6 +189,106 @@ pub(crate) enum Stack {
         #[serde(default)]
         read_policy: ReadPolicyConfig,
     },
+}
+
+/// `type = "fs"`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct FsConfig {
+    /// The directory (relative paths are against the config file's directory). Absent: a new
+    /// temporary directory, for tests and demos.
+    pub(crate) dir: Option<PathBuf>,
+    /// Accept manifests whose blobs and child manifests are missing.
+    pub(crate) lax_child_references: bool,
+    /// Seconds an upload session may sit idle before it expires (default 3600).
+    pub(crate) upload_idle_timeout_secs: Option<u64>,
+}
+
+/// `type = "s3"`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct S3Config {
+    /// The bucket.
+    pub(crate) bucket: String,
+    /// A key prefix inside the bucket.
+    pub(crate) prefix: String,
+    /// The region (default `us-east-1`).
+    pub(crate) region: Option<String>,
+    /// An endpoint for S3-compatible stores (MinIO, SeaweedFS, moto, ...).
+    pub(crate) endpoint: Option<String>,
+    /// Access key id (default: the AWS environment and profiles).
+    pub(crate) access_key_id: Option<String>,
+    /// Secret access key.
+    pub(crate) secret_access_key: Option<String>,
+    /// Allow a plain-HTTP endpoint.
+    pub(crate) allow_http: bool,
+    /// Accept manifests whose blobs and child manifests are missing.
+    pub(crate) lax_child_references: bool,
+}
+
+impl FsConfig {
+    fn store_config(&self) -> ociregistry_store::StoreConfig {
+        let mut c = ociregistry_store::StoreConfig::default()
+            .lax_child_references(self.lax_child_references);
+        if let Some(secs) = self.upload_idle_timeout_secs {
+            c = c.upload_idle_timeout(Duration::from_secs(secs.max(1)));
+        }
+        c
+    }
+
+    /// Opens the store.
+    pub(crate) fn open(
+        &self,
+        base: &Path,
+    ) -> Result<ociregistry_store::ObjectStoreRegistry, StackError> {
+        let dir = match &self.dir {
+            Some(d) if d.is_absolute() => d.clone(),
+            Some(d) => base.join(d),
+            None => {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos());
+                let d = std::env::temp_dir().join(format!("ocisrv-{}-{nanos}", std::process::id()));
+                tracing::info!(dir = %d.display(), "storing in a new temporary directory");
+                d
+            }
+        };
+        ociregistry_store::ObjectStoreRegistry::local_with_config(&dir, self.store_config())
+            .map_err(StackError::Store)
+    }
+}
+
+impl S3Config {
+    /// Opens the store.
+    #[cfg(feature = "s3")]
+    pub(crate) fn open(&self) -> Result<ociregistry_store::ObjectStoreRegistry, StackError> {
+        use ociregistry_store::object_store::aws::AmazonS3Builder;
+        let mut b = AmazonS3Builder::from_env()
+            .with_bucket_name(&self.bucket)
+            .with_region(self.region.clone().unwrap_or_else(|| "us-east-1".into()))
+            .with_allow_http(self.allow_http);
+        if let Some(e) = &self.endpoint {
+            b = b.with_endpoint(e);
+        }
+        if let (Some(id), Some(secret)) = (&self.access_key_id, &self.secret_access_key) {
+            b = b.with_access_key_id(id).with_secret_access_key(secret);
+        }
+        let store = b.build().map_err(|e| StackError::S3(Box::new(e)))?;
+        let config = ociregistry_store::StoreConfig::default()
+            .prefix(self.prefix.clone())
+            .lax_child_references(self.lax_child_references)
+            .ordered_listing(true);
+        Ok(ociregistry_store::ObjectStoreRegistry::new(
+            Arc::new(store),
+            config,
+        ))
+    }
+
+    /// Without the `s3` feature, S3 stacks are a configuration error.
+    #[cfg(not(feature = "s3"))]
+    pub(crate) fn open(&self) -> Result<ociregistry_store::ObjectStoreRegistry, StackError> {
+        Err(StackError::NoS3)
+    }
 }
 
 /// `type = "client"`.
@@ -224,11 +329,11 @@ pub(crate) struct UpstreamConfig {
 }
 
 impl ClientConfig {
-    fn build(&self) -> Result<Arc<dyn Registry>, StackError> {
+    fn build(&self, base: &Path) -> Result<Arc<dyn Registry>, StackError> {
         let (host, insecure) = match (&self.host, &self.upstream) {
             (Some(_), Some(_)) | (None, None) => return Err(StackError::ClientHost),
             (Some(h), None) => (h.clone(), self.insecure),
-            (None, Some(up)) => (up.start()?, true),
+            (None, Some(up)) => (up.start(base)?, true),
         };
         let mut options = ociregistry_client::ClientOptions::default();
         options.insecure = insecure;
@@ -262,8 +367,8 @@ impl ClientConfig {
 
 impl UpstreamConfig {
     /// Starts the upstream server on a free loopback port; returns its `host:port`.
-    fn start(&self) -> Result<String, StackError> {
-        let registry = self.registry.build()?;
+    fn start(&self, base: &Path) -> Result<String, StackError> {
+        let registry = self.registry.build(base)?;
         let handle = tokio::runtime::Handle::try_current().map_err(|_| StackError::NoRuntime)?;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(StackError::Upstream)?;
         listener
@@ -361,6 +466,18 @@ pub(crate) enum StackError {
     Upstream(std::io::Error),
     #[error("client upstream: needs a tokio runtime")]
     NoRuntime,
+    #[error("fs: {0}")]
+    Store(#[source] ociregistry_store::OpenError),
+    #[cfg(feature = "s3")]
+    #[error("s3: {0}")]
+    S3(#[source] Box<ociregistry_store::object_store::Error>),
+    #[cfg(not(feature = "s3"))]
+    #[error(
+        "s3: this ocisrv was built without S3 support (cargo build --release -p ocisrv --features s3)"
+    )]
+    NoS3,
+    #[error("gc needs a durable store: [registry] type = \"fs\" or \"s3\", or --storage DIR")]
+    NotDurable,
 }
 
 fn anchored(
@@ -380,7 +497,7 @@ fn anchored(
 
 impl Stack {
     /// Builds the registry the stack describes.
-    pub(crate) fn build(&self) -> Result<Arc<dyn Registry>, StackError> {
+    pub(crate) fn build(&self, base: &Path) -> Result<Arc<dyn Registry>, StackError> {
         Ok(match self {
             Stack::Mem(m) => {
                 let config = ociregistry_mem::Config::default()
@@ -391,10 +508,10 @@ impl Stack {
                 Arc::new(ociregistry_mem::MemRegistry::with_config(config))
             }
             Stack::ReadOnly { registry } => {
-                Arc::new(ociregistry_filter::read_only(registry.build()?))
+                Arc::new(ociregistry_filter::read_only(registry.build(base)?))
             }
             Stack::Immutable { registry } => {
-                Arc::new(ociregistry_filter::immutable(registry.build()?))
+                Arc::new(ociregistry_filter::immutable(registry.build(base)?))
             }
             Stack::Select {
                 registry,
@@ -403,23 +520,30 @@ impl Stack {
             } => {
                 let include = anchored("include", include)?;
                 let exclude = anchored("exclude", exclude)?;
-                Arc::new(ociregistry_filter::select(registry.build()?, move |repo| {
-                    include.as_ref().is_none_or(|r| r.is_match(repo))
-                        && !exclude.as_ref().is_some_and(|r| r.is_match(repo))
-                }))
+                Arc::new(ociregistry_filter::select(
+                    registry.build(base)?,
+                    move |repo| {
+                        include.as_ref().is_none_or(|r| r.is_match(repo))
+                            && !exclude.as_ref().is_some_and(|r| r.is_match(repo))
+                    },
+                ))
             }
             Stack::Sub { registry, prefix } => Arc::new(
-                ociregistry_filter::sub(registry.build()?, prefix).map_err(StackError::Sub)?,
+                ociregistry_filter::sub(registry.build(base)?, prefix).map_err(StackError::Sub)?,
             ),
-            Stack::Traced { registry } => Arc::new(ociregistry_filter::traced(registry.build()?)),
-            Stack::Client(client) => client.build()?,
+            Stack::Traced { registry } => {
+                Arc::new(ociregistry_filter::traced(registry.build(base)?))
+            }
+            Stack::Client(client) => client.build(base)?,
+            Stack::Fs(fs) => Arc::new(fs.open(base)?),
+            Stack::S3(s3) => Arc::new(s3.open()?),
             Stack::Unify {
                 registries,
                 read_policy,
             } => {
                 let children = registries
                     .iter()
-                    .map(Stack::build)
+                    .map(|r| r.build(base))
                     .collect::<Result<Vec<_>, _>>()?;
                 let policy = match read_policy {
                     ReadPolicyConfig::Sequential => ociregistry_unify::ReadPolicy::Sequential,
@@ -431,6 +555,20 @@ impl Stack {
                 )
             }
         })
+    }
+}
+
+impl Stack {
+    /// The durable store this stack is (for `ocisrv gc`).
+    pub(crate) fn durable(
+        &self,
+        base: &Path,
+    ) -> Result<ociregistry_store::ObjectStoreRegistry, StackError> {
+        match self {
+            Stack::Fs(fs) => fs.open(base),
+            Stack::S3(s3) => s3.open(),
+            _ => Err(StackError::NotDurable),
+        }
     }
 }
 
@@ -512,7 +650,7 @@ mod tests {
             "#,
         )
         .unwrap();
-        let reg = c.registry.build().unwrap();
+        let reg = c.registry.build(Path::new(".")).unwrap();
         let cx = ociregistry_core::Context::new();
         // read_only refuses writes before anything else sees them.
         let e = reg
@@ -537,17 +675,17 @@ mod tests {
             "[registry]\ntype = \"select\"\ninclude = \"(\"\n[registry.registry]\ntype = \"mem\"",
         )
         .unwrap();
-        assert!(bad.registry.build().is_err());
+        assert!(bad.registry.build(Path::new(".")).is_err());
         let bad = Config::parse(
             "[registry]\ntype = \"sub\"\nprefix = \"Bad/\"\n[registry.registry]\ntype = \"mem\"",
         )
         .unwrap();
-        assert!(bad.registry.build().is_err());
+        assert!(bad.registry.build(Path::new(".")).is_err());
         // Go's ocisrv panicked when select had neither pattern.
         let open =
             Config::parse("[registry]\ntype = \"select\"\n[registry.registry]\ntype = \"mem\"")
                 .unwrap();
-        assert!(open.registry.build().is_ok());
+        assert!(open.registry.build(Path::new(".")).is_ok());
     }
 
     #[tokio::test]
@@ -566,7 +704,7 @@ mod tests {
             "#,
         )
         .unwrap();
-        let reg = c.registry.build().unwrap();
+        let reg = c.registry.build(Path::new(".")).unwrap();
         let cx = ociregistry_core::Context::new();
         // The second child refuses writes: the union reports it and undoes the first.
         let e = reg
@@ -576,7 +714,7 @@ mod tests {
         assert!(e.is_unsupported(), "{e}");
         assert!(reg.resolve_tag(&cx, "a", "v1").await.is_err());
         let empty = Config::parse("[registry]\ntype = \"unify\"\nregistries = []").unwrap();
-        assert!(empty.registry.build().is_err());
+        assert!(empty.registry.build(Path::new(".")).is_err());
     }
 
     #[test]
@@ -594,7 +732,7 @@ mod tests {
             if path.extension().is_some_and(|e| e == "toml") {
                 let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
                 c.registry
-                    .build()
+                    .build(&c.base)
                     .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 if let Some(auth) = &c.auth {
                     auth.build(&c.base, c.server.addr)

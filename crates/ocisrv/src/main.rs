@@ -30,13 +30,36 @@ use crate::config::Config;
 struct Args {
     /// Address to listen on, HOST:PORT (port 0 picks a free port). Overrides the config file's
     /// `server.addr`. Default 127.0.0.1:5000.
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", global = true)]
     addr: Option<std::net::SocketAddr>,
 
     /// TOML file describing the server options and the registry stack. Without it, an
     /// in-memory registry with default options.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
+
+    /// Serve a durable registry stored in DIR on the local disk (created if missing), instead
+    /// of the config file's `[registry]`.
+    #[arg(long, value_name = "DIR", global = true)]
+    storage: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Collect garbage in a durable store: delete blobs no manifest references and abandoned
+    /// uploads, older than the grace period (so pushes in flight are never collected). Safe
+    /// while a server is running on the same store.
+    Gc {
+        /// Seconds content must be unreferenced before it is deleted.
+        #[arg(long, default_value_t = 3600)]
+        grace_secs: u64,
+        /// Report what would be deleted without deleting it.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -49,7 +72,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let config = match &args.config {
+    let mut config = match &args.config {
         Some(path) => match Config::load(path) {
             Ok(c) => c,
             Err(e) => {
@@ -59,6 +82,12 @@ fn main() -> ExitCode {
         },
         None => Config::default(),
     };
+    if let Some(dir) = &args.storage {
+        config.registry = config::Stack::Fs(config::FsConfig {
+            dir: Some(dir.clone()),
+            ..config::FsConfig::default()
+        });
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -69,7 +98,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args, config)) {
+    let result = match args.command {
+        Some(Command::Gc {
+            grace_secs,
+            dry_run,
+        }) => runtime.block_on(gc(&config, grace_secs, dry_run)),
+        None => runtime.block_on(run(args, config)),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ocisrv: {e}");
@@ -80,7 +116,7 @@ fn main() -> ExitCode {
 
 async fn run(args: Args, config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let addr = args.addr.unwrap_or(config.server.addr);
-    let registry = config.registry.build()?;
+    let registry = config.registry.build(&config.base)?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let serve_config = config.server.serve_config();
@@ -104,6 +140,20 @@ async fn run(args: Args, config: Config) -> Result<(), Box<dyn std::error::Error
         }
     }
     tracing::info!("stopped");
+    Ok(())
+}
+
+async fn gc(
+    config: &Config,
+    grace_secs: u64,
+    dry_run: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let store = config.registry.durable(&config.base)?;
+    let options = ociregistry_store::GcOptions::default()
+        .grace_period(std::time::Duration::from_secs(grace_secs))
+        .dry_run(dry_run);
+    let report = store.collect_garbage(options).await?;
+    println!("{report:#?}");
     Ok(())
 }
 
