@@ -285,7 +285,10 @@ const STACKS: &[Stack] = &[
         baseline: false,
         server: ServerBin::Ocisrv,
         args: &["--addr", "127.0.0.1:0", "--config", "{config}"],
-        config: Some(("ocisrv.toml", include_str!("../../conformance/stacks/fs.toml"))),
+        config: Some((
+            "ocisrv.toml",
+            include_str!("../../conformance/stacks/fs.toml"),
+        )),
         suite_env: &[],
         expected_skips: &[],
     },
