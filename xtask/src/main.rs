@@ -4,7 +4,10 @@
 //!   `ociregistry-core` and on no other crate of this workspace).
 //! - `cargo xtask conformance`: runs the OCI distribution-spec conformance suite against registry
 //!   stacks (see `conformance.rs`).
+//! - `cargo xtask bench`: benchmarks ocisrv side by side with the Go ociregistry and CNCF
+//!   Distribution, or any registry URL (see `bench.rs`).
 
+mod bench;
 mod conformance;
 mod deps;
 
@@ -15,6 +18,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("deps") => deps::run(),
         Some("conformance") => conformance::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");
             Ok(())
@@ -34,4 +38,5 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   deps          check that each library crate depends only on ociregistry-core among our crates
-  conformance   run the OCI conformance suite against registry stacks (--help for options)";
+  conformance   run the OCI conformance suite against registry stacks (--help for options)
+  bench         benchmark ocisrv against its peers, or any registry URL (--help for options)";
