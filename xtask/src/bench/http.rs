@@ -42,7 +42,7 @@ pub(crate) struct Registry {
 
 #[derive(Clone, Debug)]
 enum Transport {
-    Pool(Client<HttpConnector, Full<Bytes>>),
+    Pool(Box<Client<HttpConnector, Full<Bytes>>>),
     /// One connection, opened on first use and again after it closes; for one task at a time.
     Dedicated(Arc<tokio::sync::Mutex<Option<SendRequest<Full<Bytes>>>>>),
 }
@@ -62,7 +62,7 @@ impl Registry {
             .pool_max_idle_per_host(256)
             .build(connector);
         Registry {
-            transport: Transport::Pool(client),
+            transport: Transport::Pool(Box::new(client)),
             base: base.trim_end_matches('/').into(),
         }
     }
