@@ -64,7 +64,7 @@ impl Data {
     }
 
     /// A blob of `len` bytes whose content differs from every blob this `Data` cut before (as
-    /// long as the buffer has room for that many distinct offsets; see [`Data::distinct`]).
+    /// long as the buffer has room for that many distinct offsets).
     pub(crate) fn blob(&self, len: usize) -> Blob {
         Blob::new(self.slice(len))
     }
