@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::body::ResponseBody;
 
@@ -29,6 +29,10 @@ pub struct ServeConfig {
     pub max_header_bytes: usize,
     /// The most header fields a request may have (default 100).
     pub max_headers: usize,
+    /// The most bytes an HTTP/1.1 connection buffers while reading a request (default 1 MiB,
+    /// at least 8 KiB and at least [`ServeConfig::max_header_bytes`]). Bodies arrive in reads
+    /// of up to this size; a larger buffer means fewer, larger chunks for big blobs.
+    pub read_buffer_bytes: usize,
     /// Accept HTTP/2 over cleartext (h2c, prior knowledge) besides HTTP/1.1 (default true).
     pub http2: bool,
     /// How long shutdown waits for in-flight requests before closing connections (default
@@ -42,6 +46,7 @@ impl Default for ServeConfig {
             header_read_timeout: Duration::from_secs(30),
             max_header_bytes: 64 << 10,
             max_headers: 100,
+            read_buffer_bytes: 1 << 20,
             http2: true,
             shutdown_grace: Duration::from_secs(30),
         }
@@ -69,22 +74,22 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
+    let mut h1 = http1::Builder::new();
+    h1.timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout)
-        .max_buf_size(config.max_header_bytes.max(8192))
+        .max_header_size(config.max_header_bytes)
+        .max_buf_size(
+            config
+                .read_buffer_bytes
+                .max(config.max_header_bytes)
+                .max(MIN_READ_BUFFER),
+        )
         .max_headers(config.max_headers);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
+    let mut h2 = http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
         .keep_alive_interval(Some(config.header_read_timeout))
         .keep_alive_timeout(config.header_read_timeout);
-    if !config.http2 {
-        builder = builder.http1_only();
-    }
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -100,12 +105,23 @@ where
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let conn = builder
-                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service.clone()))
-                    .into_owned();
-                let conn = graceful.watch(conn);
+                let service = TowerToHyperService::new(service.clone());
+                let (h1, h2, graceful) = (h1.clone(), h2.clone(), graceful.watcher());
+                let (http2, timeout) = (config.http2, config.header_read_timeout);
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
+                    let h2c = http2
+                        && match tokio::time::timeout(timeout, starts_with_h2_preface(&stream)).await {
+                            Ok(Ok(h2c)) => h2c,
+                            // Silent or broken before its first request: nothing to serve.
+                            Ok(Err(_)) | Err(_) => return,
+                        };
+                    let io = TokioIo::new(stream);
+                    let ended = if h2c {
+                        graceful.watch(h2.serve_connection(io, service)).await
+                    } else {
+                        graceful.watch(h1.serve_connection(io, service)).await
+                    };
+                    if let Err(e) = ended {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
                 });
@@ -121,4 +137,32 @@ where
         }
     }
     Ok(())
+}
+
+/// hyper's smallest allowed HTTP/1.1 buffer.
+const MIN_READ_BUFFER: usize = 8192;
+
+/// The HTTP/2 connection preface a prior-knowledge h2c client starts with.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether the connection starts with the HTTP/2 preface, looking without consuming: `false`
+/// as soon as the first bytes differ from it (every HTTP/1.1 request line does within three
+/// bytes), `true` once all of it has arrived. Errors when the peer closes first.
+async fn starts_with_h2_preface(stream: &TcpStream) -> io::Result<bool> {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    loop {
+        let n = stream.peek(&mut buf).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        if buf[..n] != H2_PREFACE[..n] {
+            return Ok(false);
+        }
+        if n == H2_PREFACE.len() {
+            return Ok(true);
+        }
+        // A prefix of the preface so far: peeking again would return the same bytes at once,
+        // so wait a little for the rest (bounded by the caller's header timeout).
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }

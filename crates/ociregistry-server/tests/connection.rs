@@ -146,6 +146,51 @@ async fn oversized_heads_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_head_limit_is_not_the_read_buffer() {
+    // The read buffer (1 MiB by default) is for bodies; heads stay bounded by max_header_bytes.
+    let mut config = quick();
+    config.max_header_bytes = 16 << 10;
+    assert!(config.read_buffer_bytes >= 1 << 20);
+    let server = start(config).await;
+    for (size, refused) in [(8_000, false), (100_000, true)] {
+        let mut s = TcpStream::connect(server.addr).await.unwrap();
+        let big = "x".repeat(size);
+        let req =
+            format!("GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\nConnection: close\r\n\r\n");
+        let _ = s.write_all(req.as_bytes()).await;
+        let (text, closed) = read_until_closed(&mut s).await;
+        assert!(closed);
+        if refused {
+            assert!(
+                text.is_empty() || text.starts_with("HTTP/1.1 431"),
+                "{text}"
+            );
+        } else {
+            assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2c_preface_sent_byte_by_byte_is_recognised() {
+    let server = start(quick()).await;
+    let stream = TcpStream::connect(server.addr).await.unwrap();
+    // Dribble the preface, then hand the connection to a real HTTP/2 client that skips it.
+    let mut stream = stream;
+    for b in b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" {
+        stream.write_all(&[*b]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // The server now speaks HTTP/2: its first frame is a SETTINGS frame (type 4).
+    let mut head = [0u8; 9];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut head))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(head[3], 4, "first frame type is SETTINGS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_disconnects_mid_upload_leaves_no_blob() {
     let server = start(quick()).await;
     let data = vec![7u8; 100_000];
