@@ -28,6 +28,7 @@
 //!
 //! [ociregistry]: https://github.com/ociregistry-rs/ociregistry
 
+pub mod background_digester;
 pub mod blob;
 pub mod context;
 pub mod descriptor;

@@ -3,7 +3,9 @@
 //! A session is bound to the repository it was started in and named by 128 random bits. It
 //! holds the chunks written so far (as received, see [`ChunkBuilder`]) and a running SHA-256 of
 //! them, so committing under a SHA-256 digest costs nothing more; a commit under another
-//! algorithm hashes the stored chunks then, outside any lock.
+//! algorithm hashes the stored chunks then, outside any lock. Past the first MiB the running
+//! hash runs on a thread of its own ([`BackgroundDigester`]), so receiving the next chunk and
+//! hashing the last one overlap.
 //!
 //! Sessions end when committed or cancelled, and expire after
 //! [`Config::upload_idle_timeout`](crate::Config::upload_idle_timeout) without use. Expiry is
@@ -17,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use ociregistry_core::background_digester::BackgroundDigester;
 use ociregistry_core::{
     Algorithm, BlobWriter, Code, Descriptor, Digest, Digester, Error, Result, UploadStatus,
 };
@@ -60,7 +63,7 @@ struct SessionState {
     /// Committed, cancelled or expired: the session accepts nothing more.
     gone: bool,
     content: ChunkBuilder,
-    sha256: Digester,
+    sha256: BackgroundDigester,
 }
 
 impl Session {
@@ -139,7 +142,7 @@ impl Uploads {
             state: Mutex::new(SessionState {
                 gone: false,
                 content: ChunkBuilder::default(),
-                sha256: Digester::new(Algorithm::Sha256),
+                sha256: BackgroundDigester::new(Algorithm::Sha256),
             }),
         });
         let mut sessions = lock(&self.sessions);
@@ -255,7 +258,7 @@ impl BlobWriter for MemBlobWriter {
             if st.gone {
                 return Err(upload_unknown());
             }
-            st.sha256.update(&data);
+            st.sha256.update(data.clone());
             st.content.push(data);
             self.size = st.content.len();
         }
@@ -292,27 +295,30 @@ impl BlobWriter for MemBlobWriter {
             .sweep(self.registry.config().upload_idle_timeout);
         let now = self.check_live()?;
         self.session.touch(now);
-        // Work out the digest of what the session holds: from the running SHA-256, or by
-        // hashing a snapshot of the chunks outside the lock.
-        let (got, len) = {
+        // Work out the digest of what the session holds: from the running SHA-256 (asked
+        // under the lock, awaited outside it), or by hashing a snapshot of the chunks.
+        let (pending, len) = {
             let mut st = lock(&self.session.state);
             if st.gone {
                 return Err(upload_unknown());
             }
             let len = st.content.len();
             if digest.algorithm() == Algorithm::Sha256 {
-                (Ok(st.sha256.clone().finish()), len)
+                (Ok(st.sha256.snapshot()), len)
             } else {
                 (Err(st.content.snapshot()), len)
             }
         };
-        let got = got.unwrap_or_else(|chunks| {
-            let mut d = Digester::new(digest.algorithm());
-            for c in &chunks {
-                d.update(c);
+        let got = match pending {
+            Ok(snapshot) => snapshot.await?,
+            Err(chunks) => {
+                let mut d = Digester::new(digest.algorithm());
+                for c in &chunks {
+                    d.update(c);
+                }
+                d.finish()
             }
-            d.finish()
-        });
+        };
         if got != *digest {
             return Err(Error::new(
                 Code::DigestInvalid,

@@ -326,3 +326,37 @@ async fn dropping_a_writer_leaves_the_upload_resumable() {
         .unwrap();
     w.commit(&Digest::sha256(b"dropped")).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_uploads_hash_in_the_background_and_survive_a_wrong_digest() {
+    // Past the first MiB the running hash moves to a thread; a commit under a wrong digest
+    // must not disturb it, and the right digest then commits, across resumed writers.
+    let data: Vec<u8> = (0..5_000_000u32).map(|i| (i * 31 % 253) as u8).collect();
+    let data = Bytes::from(data);
+    let r = MemRegistry::new();
+    let mut w = r.push_blob_chunked(&cx(), "big", None).await.unwrap();
+    let id = w.id().to_owned();
+    let half = 2_500_000;
+    for c in data[..half].chunks(123_457) {
+        w.write(data.slice_ref(c)).await.unwrap();
+    }
+    let err = w
+        .commit(&Digest::sha256(&data[..half - 1]))
+        .await
+        .unwrap_err();
+    assert!(err.is(&Code::DigestInvalid), "{err}");
+    let mut w = r
+        .push_blob_chunked_resume(&cx(), "big", &id, Some(half as u64), None)
+        .await
+        .unwrap();
+    for c in data[half..].chunks(200_003) {
+        w.write(data.slice_ref(c)).await.unwrap();
+    }
+    let digest = Digest::sha256(&data);
+    let desc = w.commit(&digest).await.unwrap();
+    assert_eq!(desc.size, data.len() as u64);
+    assert_eq!(
+        read(r.get_blob(&cx(), "big", &digest).await.unwrap()).await,
+        data
+    );
+}
