@@ -1,6 +1,7 @@
 //! Blob content in flight: [`BlobReader`] for reads, [`BlobWriter`] for resumable uploads.
 
 use std::fmt;
+use std::future::Future;
 use std::ops::Range;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
@@ -9,8 +10,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_core::Stream;
 
+use crate::background_digester::{BackgroundDigester, Snapshot};
 use crate::descriptor::Descriptor;
-use crate::digest::{Digest, Digester};
+use crate::digest::Digest;
 use crate::error::{Code, Error, Result};
 use crate::stream::{self, ByteStream};
 
@@ -110,12 +112,21 @@ impl Stream for BlobReader {
 ///
 /// Yields the inner stream's chunks unchanged; fails with `SIZE_INVALID` once the content is
 /// longer than `size` or when it ends shorter, and with `DIGEST_INVALID` at the end when the
-/// content does not hash to the digest. After an error it yields nothing more.
+/// content does not hash to the digest. After an error it yields nothing more. Past the first
+/// MiB the hashing runs on a thread of its own ([`BackgroundDigester`]), so passing the bytes
+/// on and hashing them overlap; the end of the stream waits for the digest.
 pub struct Verify {
     inner: ByteStream,
-    digester: Option<Digester>,
+    state: VerifyState,
     expected: Digest,
     size: u64,
+}
+
+enum VerifyState {
+    Streaming(BackgroundDigester),
+    /// The content ended at the right size; waiting for its digest.
+    Finishing(Snapshot),
+    Done,
 }
 
 impl Verify {
@@ -123,7 +134,7 @@ impl Verify {
     pub fn new(inner: ByteStream, expected: Digest, size: u64) -> Verify {
         Verify {
             inner,
-            digester: Some(Digester::new(expected.algorithm())),
+            state: VerifyState::Streaming(BackgroundDigester::new(expected.algorithm())),
             expected,
             size,
         }
@@ -143,48 +154,54 @@ impl Stream for Verify {
     type Item = Result<Bytes>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        let Some(digester) = this.digester.as_mut() else {
-            return Poll::Ready(None);
-        };
-        match this.inner.as_mut().poll_next(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(chunk))) => {
-                digester.update(&chunk);
-                if digester.len() > this.size {
-                    this.digester = None;
-                    return Poll::Ready(Some(Err(Error::new(
-                        Code::SizeInvalid,
-                        format!("content is longer than the expected {} bytes", this.size),
-                    ))));
+        loop {
+            match &mut this.state {
+                VerifyState::Done => return Poll::Ready(None),
+                VerifyState::Finishing(snapshot) => {
+                    let got = match Pin::new(snapshot).poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(got) => got,
+                    };
+                    this.state = VerifyState::Done;
+                    return match got {
+                        Err(e) => Poll::Ready(Some(Err(e))),
+                        Ok(got) if got != this.expected => Poll::Ready(Some(Err(Error::new(
+                            Code::DigestInvalid,
+                            format!("content has digest {got}, expected {}", this.expected),
+                        )))),
+                        Ok(_) => Poll::Ready(None),
+                    };
                 }
-                Poll::Ready(Some(Ok(chunk)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                this.digester = None;
-                Poll::Ready(Some(Err(e)))
-            }
-            Poll::Ready(None) => {
-                let Some(digester) = this.digester.take() else {
-                    return Poll::Ready(None);
-                };
-                if digester.len() != this.size {
-                    return Poll::Ready(Some(Err(Error::new(
-                        Code::SizeInvalid,
-                        format!(
-                            "content is {} bytes, expected {}",
-                            digester.len(),
-                            this.size
-                        ),
-                    ))));
-                }
-                let got = digester.finish();
-                if got != this.expected {
-                    return Poll::Ready(Some(Err(Error::new(
-                        Code::DigestInvalid,
-                        format!("content has digest {got}, expected {}", this.expected),
-                    ))));
-                }
-                Poll::Ready(None)
+                VerifyState::Streaming(digester) => match this.inner.as_mut().poll_next(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(Ok(chunk))) => {
+                        digester.update(chunk.clone());
+                        if digester.len() > this.size {
+                            this.state = VerifyState::Done;
+                            return Poll::Ready(Some(Err(Error::new(
+                                Code::SizeInvalid,
+                                format!("content is longer than the expected {} bytes", this.size),
+                            ))));
+                        }
+                        return Poll::Ready(Some(Ok(chunk)));
+                    }
+                    Poll::Ready(Some(Err(e))) => {
+                        this.state = VerifyState::Done;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    Poll::Ready(None) => {
+                        if digester.len() != this.size {
+                            let len = digester.len();
+                            this.state = VerifyState::Done;
+                            return Poll::Ready(Some(Err(Error::new(
+                                Code::SizeInvalid,
+                                format!("content is {len} bytes, expected {}", this.size),
+                            ))));
+                        }
+                        let snapshot = digester.snapshot();
+                        this.state = VerifyState::Finishing(snapshot);
+                    }
+                },
             }
         }
     }
@@ -303,6 +320,45 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.is(&Code::SizeInvalid));
+    }
+
+    #[tokio::test]
+    async fn verify_hashes_large_content_in_the_background() {
+        // Past the inline limit the hash runs on a thread; the verdict still comes at the end.
+        let data = Bytes::from(
+            (0..3_000_000u32)
+                .map(|i| (i % 241) as u8)
+                .collect::<Vec<_>>(),
+        );
+        let parts = |data: &Bytes| -> ByteStream {
+            let v: Vec<Result<Bytes>> = data
+                .chunks(250_000)
+                .map(|c| Ok(data.slice_ref(c)))
+                .collect();
+            Box::pin(futures_util::stream::iter(v))
+        };
+        let size = data.len() as u64;
+        let good = Verify::new(parts(&data), Digest::sha256(&data), size);
+        assert_eq!(drain(good).await.unwrap(), data);
+        let mut other = data.to_vec();
+        other[2_999_999] ^= 1;
+        let other = Bytes::from(other);
+        let mut bad = Verify::new(parts(&other), Digest::sha256(&data), size);
+        let mut got = 0;
+        let err = loop {
+            match bad.next().await {
+                Some(Ok(c)) => got += c.len(),
+                Some(Err(e)) => break e,
+                None => panic!("a wrong digest must fail"),
+            }
+        };
+        assert!(err.is(&Code::DigestInvalid), "{err}");
+        assert_eq!(
+            got,
+            other.len(),
+            "every chunk is passed on before the verdict"
+        );
+        assert!(bad.next().await.is_none());
     }
 
     #[tokio::test]
