@@ -46,6 +46,8 @@ pub(crate) struct Uploads {
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     /// The origin of the sessions' `last_used` clocks.
     epoch: Instant,
+    /// When the sessions were last swept, in nanoseconds since `epoch`.
+    last_sweep: AtomicU64,
 }
 
 /// One upload session.
@@ -102,6 +104,7 @@ impl Uploads {
         Uploads {
             sessions: Mutex::new(HashMap::new()),
             epoch: Instant::now(),
+            last_sweep: AtomicU64::new(0),
         }
     }
 
@@ -109,9 +112,24 @@ impl Uploads {
         nanos(self.epoch.elapsed())
     }
 
-    /// Ends every session idle longer than `timeout`.
+    /// Ends every session idle longer than `timeout`. Sweeps at most once per
+    /// `timeout / 16` (so an operation does not walk every session each time); a session past
+    /// its time is refused by the operation on it regardless, see [`MemBlobWriter`].
     pub(crate) fn sweep(&self, timeout: Duration) {
         let (now, limit) = (self.now(), nanos(timeout));
+        let last = self.last_sweep.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < limit / 16
+            || self
+                .last_sweep
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        self.sweep_now(now, limit);
+    }
+
+    fn sweep_now(&self, now: u64, limit: u64) {
         let mut expired = Vec::new();
         lock(&self.sessions).retain(|_, s| {
             let idle = s.idle_longer_than(now, limit);
@@ -127,7 +145,7 @@ impl Uploads {
 
     /// How many sessions are open, after sweeping out the expired ones.
     pub(crate) fn count(&self, timeout: Duration) -> usize {
-        self.sweep(timeout);
+        self.sweep_now(self.now(), nanos(timeout));
         lock(&self.sessions).len()
     }
 
@@ -145,6 +163,10 @@ impl Uploads {
                 sha256: BackgroundDigester::new(Algorithm::Sha256),
             }),
         });
+        if lock(&self.sessions).len() >= config.max_uploads {
+            // Full: make room from expired sessions before refusing.
+            self.sweep_now(self.now(), nanos(config.upload_idle_timeout));
+        }
         let mut sessions = lock(&self.sessions);
         if sessions.len() >= config.max_uploads {
             return Err(Error::new(
@@ -172,7 +194,13 @@ impl Uploads {
             .filter(|s| s.repo == repo)
             .cloned()
             .ok_or_else(upload_unknown)?;
-        session.touch(self.now());
+        let now = self.now();
+        if session.idle_longer_than(now, nanos(timeout)) {
+            // Expired but not swept yet.
+            self.end(&session);
+            return Err(upload_unknown());
+        }
+        session.touch(now);
         Ok(session)
     }
 
@@ -200,7 +228,13 @@ fn new_id() -> Result<String> {
             format!("cannot generate a random upload id: {e}"),
         )
     })?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(32);
+    for b in bytes {
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    Ok(id)
 }
 
 /// The [`BlobWriter`] of a [`MemRegistry`] upload session.
@@ -383,6 +417,23 @@ mod tests {
         assert!(s.len().unwrap_err().is(&Code::BlobUploadUnknown));
         let err = uploads
             .resume("a", &s.id, config.upload_idle_timeout)
+            .unwrap_err();
+        assert!(err.is(&Code::BlobUploadUnknown));
+    }
+
+    #[test]
+    fn a_full_table_makes_room_from_expired_sessions_and_expired_ones_cannot_resume() {
+        let uploads = Uploads::new();
+        let config = Config::default()
+            .max_uploads(2)
+            .upload_idle_timeout(Duration::from_millis(20));
+        let a = uploads.start("a", &config).unwrap();
+        uploads.start("a", &config).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        // Both expired; the throttled sweep may not have run, but the cap makes it run.
+        uploads.start("a", &config).unwrap();
+        let err = uploads
+            .resume("a", &a.id, config.upload_idle_timeout)
             .unwrap_err();
         assert!(err.is(&Code::BlobUploadUnknown));
     }
