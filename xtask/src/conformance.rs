@@ -13,12 +13,17 @@
 //!   server is started on `127.0.0.1:0`, and must print a line containing
 //!   `listening on http://HOST:PORT` (stdout or stderr) once it is listening; see
 //!   [`parse_listen_addr`].
+//! - Our stacks run one `ocisrv`, built with `cargo build --release -p ocisrv --features s3`.
+//!   A stack that stores into S3 ([`Stack::s3`]) gets a moto server of its own on a free
+//!   loopback port ([`moto`], through `scripts/start-moto.sh`) with a fresh bucket; a stack that
+//!   cannot have moto fails, it is never skipped.
 //! - Each stack writes into `target/conformance/<stack>/`: the suite's `junit.xml`,
-//!   `results.yaml` and `report.html`, plus `suite.log` and `server.log`.
+//!   `results.yaml` and `report.html`, plus `suite.log` and `server.log` (and `moto.log`).
 //! - We count the *leaf* test cases in `junit.xml` ([`results`]). A stack passes when something
 //!   passed, nothing failed, and nothing was skipped apart from the skips that are the point of
 //!   the stack ([`Stack::expected_skips`]).
 
+mod moto;
 mod results;
 
 use std::collections::HashMap;
@@ -54,7 +59,8 @@ const PASSTHROUGH_ENV: &[&str] = &["OCI_FILTER_TEST", "OCI_LOG"];
 /// A server binary, and how to build it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum ServerBin {
-    /// Our `ocisrv`: `cargo build --release -p ocisrv`, then `target/release/ocisrv`.
+    /// Our `ocisrv`: `cargo build --release -p ocisrv --features s3` (one binary for every
+    /// stack, S3 included), then `target/release/ocisrv`.
     Ocisrv,
     /// The Go ociregistry peer in `conformance/goreg`: `go build`, then
     /// `target/conformance/bin/goreg`.
@@ -88,6 +94,11 @@ struct Stack {
     /// Skips that are the point of the stack, not a gap: a skipped leaf whose message contains
     /// one of these does not make the stack fail. Any other skip does.
     expected_skips: &'static [&'static str],
+    /// The stack stores into S3: before the server starts, the harness starts moto on a free
+    /// loopback port ([`moto`]) with a fresh bucket, and substitutes [`S3_ENDPOINT`] and
+    /// [`S3_BUCKET`] in the config. Moto is stopped when the stack finishes; a stack that
+    /// cannot have moto fails.
+    s3: bool,
 }
 
 impl Stack {
@@ -101,7 +112,26 @@ impl Stack {
             })
             .collect()
     }
+
+    /// The config file's contents, with the S3 placeholders replaced when `s3` is given as
+    /// `(endpoint, bucket)`.
+    fn config_text(&self, s3: Option<(&str, &str)>) -> Option<(&'static str, String)> {
+        let (file, contents) = self.config?;
+        let text = match s3 {
+            Some((endpoint, bucket)) => contents
+                .replace(S3_ENDPOINT, endpoint)
+                .replace(S3_BUCKET, bucket),
+            None => contents.to_string(),
+        };
+        Some((file, text))
+    }
 }
+
+/// In an S3 stack's config: the endpoint of the moto server the harness started
+/// (`http://127.0.0.1:PORT`).
+const S3_ENDPOINT: &str = "{s3_endpoint}";
+/// In an S3 stack's config: the bucket the harness created.
+const S3_BUCKET: &str = "{s3_bucket}";
 
 /// How the suite words the skip of its filtered-referrers checks when a registry does not send
 /// `OCI-Filters-Applied: artifactType` (run.go, `TestReferrers`).
@@ -124,6 +154,7 @@ const STACKS: &[Stack] = &[
         )),
         suite_env: &[],
         expected_skips: &[],
+        s3: false,
     },
     Stack {
         name: "mem-no-referrers-filtering",
@@ -143,6 +174,7 @@ const STACKS: &[Stack] = &[
         )),
         suite_env: &[],
         expected_skips: &[FILTERS_NOT_APPLIED],
+        s3: false,
     },
     Stack {
         name: "auth",
@@ -160,6 +192,7 @@ const STACKS: &[Stack] = &[
             ("OCI_PASSWORD", "conformance-password"),
         ],
         expected_skips: &[],
+        s3: false,
     },
     Stack {
         name: "proxy",
@@ -173,6 +206,7 @@ const STACKS: &[Stack] = &[
         )),
         suite_env: &[],
         expected_skips: &[],
+        s3: false,
     },
     Stack {
         name: "proxy-no-link",
@@ -186,6 +220,7 @@ const STACKS: &[Stack] = &[
         )),
         suite_env: &[],
         expected_skips: &[],
+        s3: false,
     },
     Stack {
         name: "proxy-max-page",
@@ -199,6 +234,7 @@ const STACKS: &[Stack] = &[
         )),
         suite_env: &[],
         expected_skips: &[],
+        s3: false,
     },
     Stack {
         name: "proxy-no-tag-digest",
@@ -212,6 +248,7 @@ const STACKS: &[Stack] = &[
         )),
         suite_env: &[],
         expected_skips: &[],
+        s3: false,
     },
     Stack {
         name: "proxy-ignored-paging",
@@ -225,6 +262,7 @@ const STACKS: &[Stack] = &[
         )),
         suite_env: &[],
         expected_skips: &[],
+        s3: false,
     },
     Stack {
         name: "proxy-no-referrers-api",
@@ -238,6 +276,7 @@ const STACKS: &[Stack] = &[
         )),
         suite_env: &[],
         expected_skips: &[],
+        s3: false,
     },
     Stack {
         name: "select-all",
@@ -251,6 +290,7 @@ const STACKS: &[Stack] = &[
         )),
         suite_env: &[],
         expected_skips: &[],
+        s3: false,
     },
     Stack {
         name: "unify-sequential",
@@ -264,6 +304,7 @@ const STACKS: &[Stack] = &[
         )),
         suite_env: &[],
         expected_skips: &[],
+        s3: false,
     },
     Stack {
         name: "unify-concurrent",
@@ -277,6 +318,7 @@ const STACKS: &[Stack] = &[
         )),
         suite_env: &[],
         expected_skips: &[],
+        s3: false,
     },
     Stack {
         name: "fs",
@@ -291,6 +333,22 @@ const STACKS: &[Stack] = &[
         )),
         suite_env: &[],
         expected_skips: &[],
+        s3: false,
+    },
+    Stack {
+        name: "s3",
+        about: "the durable registry in an S3 bucket, on a moto server the harness starts on \
+                loopback (conformance/stacks/s3.toml)",
+        baseline: false,
+        server: ServerBin::Ocisrv,
+        args: &["--addr", "127.0.0.1:0", "--config", "{config}"],
+        config: Some((
+            "ocisrv.toml",
+            include_str!("../../conformance/stacks/s3.toml"),
+        )),
+        suite_env: &[],
+        expected_skips: &[],
+        s3: true,
     },
     Stack {
         name: "go-ociregistry",
@@ -301,6 +359,7 @@ const STACKS: &[Stack] = &[
         config: None,
         suite_env: &[],
         expected_skips: &[],
+        s3: false,
     },
     Stack {
         name: "go-ociregistry-no-referrers-filtering",
@@ -311,6 +370,7 @@ const STACKS: &[Stack] = &[
         config: None,
         suite_env: &[],
         expected_skips: &[FILTERS_NOT_APPLIED],
+        s3: false,
     },
 ];
 
@@ -606,12 +666,18 @@ pub(crate) fn build_server(paths: &Paths, bin: ServerBin) -> Result<PathBuf, Str
     let out = paths.server_path(bin);
     match bin {
         ServerBin::Ocisrv => {
-            eprintln!("xtask: building ocisrv (cargo build --release -p ocisrv)");
+            eprintln!("xtask: building ocisrv (cargo build --release -p ocisrv --features s3)");
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let mut cmd = Command::new(cargo);
-            cmd.current_dir(&paths.root)
-                .args(["build", "--release", "-p", "ocisrv"]);
-            run_build(cmd, "`cargo build --release -p ocisrv`")?;
+            cmd.current_dir(&paths.root).args([
+                "build",
+                "--release",
+                "-p",
+                "ocisrv",
+                "--features",
+                "s3",
+            ]);
+            run_build(cmd, "`cargo build --release -p ocisrv --features s3`")?;
         }
         ServerBin::GoReg => {
             eprintln!("xtask: building goreg (go build ./goreg)");
@@ -786,8 +852,33 @@ fn run_stack(
     if let Err(e) = fs::create_dir_all(&dir) {
         return Outcome::broken(format!("creating {}: {e}", dir.display()));
     }
+    // Declared before the server, so that it is dropped (stopped) after it.
+    let moto = if stack.s3 {
+        eprintln!(
+            "xtask: [{}] starting moto (scripts/start-moto.sh; log: {})",
+            stack.name,
+            paths.display(&dir.join("moto.log"))
+        );
+        let started = Instant::now();
+        match moto::Moto::start(&paths.root, &dir, moto::MOTO_TIMEOUT) {
+            Ok(m) => {
+                eprintln!(
+                    "xtask: [{}] moto answered on {} after {:.1}s; bucket {}",
+                    stack.name,
+                    m.endpoint,
+                    started.elapsed().as_secs_f64(),
+                    moto::BUCKET
+                );
+                Some(m)
+            }
+            Err(e) => return Outcome::broken(format!("S3 server failed to start: {e}")),
+        }
+    } else {
+        None
+    };
     let mut config_path = None;
-    if let Some((file, contents)) = stack.config {
+    let s3 = moto.as_ref().map(|m| (m.endpoint.as_str(), moto::BUCKET));
+    if let Some((file, contents)) = stack.config_text(s3) {
         let p = dir.join(file);
         if let Err(e) = fs::write(&p, contents) {
             return Outcome::broken(format!("writing {}: {e}", p.display()));
@@ -802,7 +893,18 @@ fn run_stack(
         paths.display(&program),
         args.join(" ")
     );
-    let mut server = match Server::start(&program, &args, &dir, START_TIMEOUT) {
+    let mut cmd = Command::new(&program);
+    cmd.args(&args);
+    if stack.s3 {
+        // The config holds the whole S3 setting; `AWS_*` variables of the caller (a session
+        // token, a profile) must not mix into it.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("AWS_") {
+                cmd.env_remove(&key);
+            }
+        }
+    }
+    let mut server = match Server::start_command(cmd, &dir, START_TIMEOUT) {
         Ok(s) => s,
         Err(e) => return Outcome::broken(format!("server failed to start: {e}")),
     };
@@ -818,6 +920,7 @@ fn run_stack(
         ));
     }
     drop(server);
+    drop(moto);
     outcome
 }
 
@@ -951,8 +1054,9 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Starts `program` in `dir`, copies its stdout and stderr to `dir/server.log`, and waits up to
-    /// `timeout` for a `listening on http://HOST:PORT` line.
+    /// [`Server::start_command`] for `program` with `args` (the harness prepares its commands
+    /// with their environment; this is for the tests).
+    #[cfg(test)]
     fn start(
         program: &Path,
         args: &[String],
@@ -964,7 +1068,9 @@ impl Server {
         Server::start_command(cmd, dir, timeout)
     }
 
-    /// [`Server::start`] for a prepared command (program, arguments, environment).
+    /// Starts a prepared command (program, arguments, environment) in `dir`, copies its stdout
+    /// and stderr to `dir/server.log`, and waits up to `timeout` for a
+    /// `listening on http://HOST:PORT` line.
     pub(crate) fn start_command(
         mut cmd: Command,
         dir: &Path,
@@ -1216,7 +1322,48 @@ mod tests {
                 "{}: listens on a free loopback port",
                 s.name
             );
+            let text = s.config.map_or("", |(_, c)| c);
+            for placeholder in [S3_ENDPOINT, S3_BUCKET] {
+                assert_eq!(
+                    text.contains(placeholder),
+                    s.s3,
+                    "{}: {placeholder} iff the stack stores into S3",
+                    s.name
+                );
+            }
+            assert!(!s.s3 || !s.baseline, "{}: S3 stacks are ours", s.name);
         }
+        assert!(
+            STACKS.iter().any(|s| s.s3 && !s.baseline),
+            "the default run includes S3"
+        );
+    }
+
+    #[test]
+    fn fills_in_the_s3_config() {
+        let stack = STACKS.iter().find(|s| s.name == "s3").expect("an s3 stack");
+        let (file, text) = stack
+            .config_text(Some(("http://127.0.0.1:40123", "bucket-x")))
+            .expect("a config");
+        assert_eq!(file, "ocisrv.toml");
+        assert!(text.contains("type = \"s3\""), "{text}");
+        assert!(
+            text.contains("endpoint = \"http://127.0.0.1:40123\""),
+            "{text}"
+        );
+        assert!(text.contains("bucket = \"bucket-x\""), "{text}");
+        assert!(text.contains("allow_http = true"), "{text}");
+        assert!(!text.contains("{s3_"), "{text}");
+        // Without an S3 server the text is left as written; other stacks never change.
+        let (_, raw) = stack.config_text(None).expect("a config");
+        assert!(raw.contains(S3_ENDPOINT));
+        let fs_stack = STACKS.iter().find(|s| s.name == "fs").expect("fs");
+        assert_eq!(
+            fs_stack
+                .config_text(Some(("http://x:1", "b")))
+                .map(|(_, t)| t),
+            fs_stack.config.map(|(_, c)| c.to_string())
+        );
     }
 
     #[test]
