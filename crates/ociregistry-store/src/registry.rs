@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) tags: Tags,
     /// Repositories known to exist. Repositories are never removed, so this never goes stale.
     known_repos: Mutex<HashSet<String>>,
+    /// Running SHA-256s of the upload sessions this process is writing.
+    pub(crate) running: crate::upload::RunningHashes,
 }
 
 impl fmt::Debug for ObjectStoreRegistry {
@@ -184,6 +186,7 @@ impl ObjectStoreRegistry {
                 config,
                 tags,
                 known_repos: Mutex::new(HashSet::new()),
+                running: crate::upload::RunningHashes::default(),
             }),
         }
     }

@@ -9,7 +9,8 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
-    GetOptions, GetRange, MultipartUpload, ObjectMeta, ObjectStore, PutMode, PutOptions, PutPayload,
+    GetOptions, GetRange, MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode,
+    PutOptions, PutPayload,
 };
 use ociregistry_core::{ByteStream, Code, Error, Result};
 
@@ -109,6 +110,12 @@ impl Store {
             ) => Ok(false),
             Err(e) => Err(store_error(e)),
         }
+    }
+
+    /// Copies `from` to `to`, replacing what is there, atomically (a hard link on the local
+    /// disk, a server-side copy on S3: no bytes pass through this process).
+    pub(crate) async fn copy(&self, from: &Path, to: &Path) -> Result<()> {
+        self.inner.copy(from, to).await.map_err(store_error)
     }
 
     /// Deletes `path`; deleting what is not there succeeds.

@@ -9,17 +9,28 @@
 //! objects was written; after [`StoreConfig::upload_idle_timeout`](crate::StoreConfig) it
 //! expires: resuming it fails, and it is deleted then or by garbage collection.
 //!
-//! `commit` streams the parts in order through the digest and into the blob's key (see
-//! [`ContentSink`]): the blob is published only once the whole content has hashed to the
-//! digest. Only then does the repository get its membership marker, and then the session is
-//! deleted, `info` first.
+//! `commit` establishes the digest of the parts, then publishes them under the blob's key: the
+//! blob is published only once the whole content has hashed to the digest. Only then does the
+//! repository get its membership marker, and then the session is deleted, `info` first.
+//!
+//! The digest comes for free when this process wrote every part of the session: writers keep a
+//! running SHA-256 of the parts they stored ([`RunningHashes`] carries it from one writer of a
+//! session to the next, e.g. across PATCH requests), hashing on a thread of its own past the
+//! first MiB, so receiving and hashing overlap. A one-part session is then published by a copy
+//! of the part (a hard link on the local disk, a server-side copy on S3). Otherwise (parts
+//! written by another process, another algorithm) `commit` streams the parts in order through
+//! the digest and into the blob's key (see [`ContentSink`]).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use object_store::PutPayload;
+use ociregistry_core::background_digester::BackgroundDigester;
 use ociregistry_core::{
-    BlobWriter, Code, Descriptor, Digest, Digester, Error, Result, UploadStatus,
+    Algorithm, BlobWriter, Code, Descriptor, Digest, Digester, Error, Result, UploadStatus,
 };
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +59,57 @@ impl Session {
     fn size(&self) -> u64 {
         self.parts.last().map_or(0, |(o, s)| o + s)
     }
+}
+
+/// The running SHA-256s of sessions whose writers closed in this process, so the next writer
+/// of the session (the next PATCH, the final PUT) carries on instead of re-reading the parts.
+/// Bounded: past [`RunningHashes::CAPACITY`] sessions an arbitrary one is forgotten (its
+/// commit then re-reads its parts).
+#[derive(Default)]
+pub(crate) struct RunningHashes {
+    sessions: Mutex<HashMap<String, BackgroundDigester>>,
+}
+
+impl RunningHashes {
+    const CAPACITY: usize = 256;
+
+    /// The running hash of session `id` if it covers exactly its first `size` bytes.
+    fn take(&self, id: &str, size: u64) -> Option<BackgroundDigester> {
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        sessions.remove(id).filter(|d| d.len() == size)
+    }
+
+    fn put(&self, id: &str, digester: BackgroundDigester) {
+        let evicted = {
+            let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+            let evicted = if sessions.len() >= Self::CAPACITY && !sessions.contains_key(id) {
+                let victim = sessions.keys().next().cloned();
+                victim.and_then(|v| sessions.remove(&v))
+            } else {
+                None
+            };
+            sessions.insert(id.to_owned(), digester);
+            evicted
+        };
+        // Dropped outside the lock: it ends the victim's hashing thread.
+        drop(evicted);
+    }
+
+    fn forget(&self, id: &str) {
+        let gone = self
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+        drop(gone);
+    }
+}
+
+fn digest_mismatch(got: &Digest, want: &Digest) -> Error {
+    Error::new(
+        Code::DigestInvalid,
+        format!("upload has digest {got}, not {want}"),
+    )
 }
 
 /// The upload sessions of a registry.
@@ -157,6 +219,19 @@ impl Uploads {
         Ok(Session { parts })
     }
 
+    /// Fails unless session `id` still has exactly the parts of `session` (nothing may be
+    /// appended while a commit publishes).
+    async fn check_unchanged(&self, repo: &str, id: &str, session: &Session) -> Result<()> {
+        let now = self.load(repo, id).await?;
+        if now.parts != session.parts {
+            return Err(Error::new(
+                Code::BlobUploadInvalid,
+                "upload changed while it was being committed",
+            ));
+        }
+        Ok(())
+    }
+
     /// The size of the live session `id` of `repo`.
     pub(crate) async fn resume(&self, repo: &str, id: &str) -> Result<u64> {
         Ok(self.load(repo, id).await?.size())
@@ -206,6 +281,8 @@ pub(crate) struct StoreBlobWriter {
     pending: Vec<Bytes>,
     pending_len: usize,
     chunk_size: usize,
+    /// The SHA-256 of the session's first `stored` bytes, when this process wrote them all.
+    running: Option<BackgroundDigester>,
 }
 
 impl std::fmt::Debug for StoreBlobWriter {
@@ -230,6 +307,11 @@ impl StoreBlobWriter {
         let chunk_size = chunk_size
             .filter(|&n| n > 0)
             .unwrap_or(registry.config().default_chunk_size);
+        let running = if size == 0 {
+            Some(BackgroundDigester::new(Algorithm::Sha256))
+        } else {
+            registry.shared.running.take(&id, size)
+        };
         StoreBlobWriter {
             registry,
             repo: repo.to_owned(),
@@ -238,6 +320,7 @@ impl StoreBlobWriter {
             pending: Vec::new(),
             pending_len: 0,
             chunk_size,
+            running,
         }
     }
 
@@ -253,9 +336,12 @@ impl StoreBlobWriter {
             return Ok(());
         }
         let path = self.registry.layout().upload_part(&self.id, self.stored);
-        let payload: PutPayload = std::mem::take(&mut self.pending).into_iter().collect();
+        let chunks = std::mem::take(&mut self.pending);
+        let payload: PutPayload = chunks.iter().cloned().collect();
         let len = self.pending_len as u64;
         self.pending_len = 0;
+        // Until the part is stored, the running hash no longer matches the session.
+        let running = self.running.take();
         if !self.registry.store().create(&path, payload).await? {
             return Err(Error::new(
                 Code::RangeInvalid,
@@ -266,6 +352,12 @@ impl StoreBlobWriter {
             ));
         }
         self.stored += len;
+        if let Some(mut running) = running {
+            for chunk in chunks {
+                running.update(chunk);
+            }
+            self.running = Some(running);
+        }
         Ok(())
     }
 }
@@ -299,6 +391,9 @@ impl BlobWriter for StoreBlobWriter {
     async fn close(mut self: Box<Self>) -> Result<UploadStatus> {
         self.flush().await?;
         let size = self.uploads().resume(&self.repo, &self.id).await?;
+        if let Some(running) = self.running.take() {
+            self.registry.shared.running.put(&self.id, running);
+        }
         Ok(UploadStatus {
             id: self.id.clone(),
             size,
@@ -312,58 +407,75 @@ impl BlobWriter for StoreBlobWriter {
         let registry = &self.registry;
         let store = registry.store();
         let layout = registry.layout();
-        let blob_path = layout.blob(digest);
-        let mut sink = if store.exists(&blob_path).await? {
-            // Identical bytes are stored once: only verify.
-            None
-        } else {
-            Some(ContentSink::new(
-                store.clone(),
-                blob_path,
-                registry.config().part_size,
-            ))
+        // The digest from the running hash, when it covers exactly the session's parts.
+        let running = self
+            .running
+            .take()
+            .filter(|r| digest.algorithm() == Algorithm::Sha256 && r.len() == session.size());
+        let verified = match running {
+            None => false,
+            Some(running) => {
+                let got = running.snapshot().await?;
+                if got != *digest {
+                    // The upload stays open; a commit under the right digest may follow.
+                    registry.shared.running.put(&self.id, running);
+                    return Err(digest_mismatch(&got, digest));
+                }
+                true
+            }
         };
-        let res = async {
-            let mut digester = Digester::new(digest.algorithm());
-            for (offset, _) in &session.parts {
-                let (_, mut body) = store
-                    .stream(&layout.upload_part(&self.id, *offset), None)
-                    .await?
-                    .ok_or_else(upload_unknown)?;
-                while let Some(chunk) = body.next().await {
-                    let chunk = chunk?;
-                    digester.update(&chunk);
-                    if let Some(sink) = sink.as_mut() {
-                        sink.write(chunk).await?;
+        let blob_path = layout.blob(digest);
+        let exists = store.exists(&blob_path).await?;
+        if verified && (exists || session.parts.len() == 1) {
+            uploads
+                .check_unchanged(&self.repo, &self.id, &session)
+                .await?;
+            if let (false, [(offset, _)]) = (exists, session.parts.as_slice()) {
+                // One verified part: published by a copy (a link, a server-side copy).
+                store
+                    .copy(&layout.upload_part(&self.id, *offset), &blob_path)
+                    .await?;
+            }
+        } else {
+            // Identical bytes are stored once: when the blob exists, only verify.
+            let mut sink = (!exists)
+                .then(|| ContentSink::new(store.clone(), blob_path, registry.config().part_size));
+            let res = async {
+                let mut digester = (!verified).then(|| Digester::new(digest.algorithm()));
+                for (offset, _) in &session.parts {
+                    let (_, mut body) = store
+                        .stream(&layout.upload_part(&self.id, *offset), None)
+                        .await?
+                        .ok_or_else(upload_unknown)?;
+                    while let Some(chunk) = body.next().await {
+                        let chunk = chunk?;
+                        if let Some(d) = digester.as_mut() {
+                            d.update(&chunk);
+                        }
+                        if let Some(sink) = sink.as_mut() {
+                            sink.write(chunk).await?;
+                        }
                     }
                 }
+                if let Some(got) = digester.map(Digester::finish)
+                    && got != *digest
+                {
+                    return Err(digest_mismatch(&got, digest));
+                }
+                uploads
+                    .check_unchanged(&self.repo, &self.id, &session)
+                    .await
             }
-            let got = digester.finish();
-            if got != *digest {
-                return Err(Error::new(
-                    Code::DigestInvalid,
-                    format!("upload has digest {got}, not {digest}"),
-                ));
+            .await;
+            match (res, sink) {
+                (Ok(()), Some(sink)) => sink.finish().await?,
+                (Ok(()), None) => {}
+                (Err(e), Some(sink)) => {
+                    sink.abort().await;
+                    return Err(e);
+                }
+                (Err(e), None) => return Err(e),
             }
-            // Nothing may have been appended meanwhile.
-            let now = uploads.load(&self.repo, &self.id).await?;
-            if now.parts != session.parts {
-                return Err(Error::new(
-                    Code::BlobUploadInvalid,
-                    "upload changed while it was being committed",
-                ));
-            }
-            Ok(())
-        }
-        .await;
-        match (res, sink) {
-            (Ok(()), Some(sink)) => sink.finish().await?,
-            (Ok(()), None) => {}
-            (Err(e), Some(sink)) => {
-                sink.abort().await;
-                return Err(e);
-            }
-            (Err(e), None) => return Err(e),
         }
         registry.add_member(&self.repo, digest).await?;
         uploads.discard(&self.id).await?;
@@ -374,6 +486,7 @@ impl BlobWriter for StoreBlobWriter {
         if !valid_id(&self.id) {
             return Ok(());
         }
+        self.registry.shared.running.forget(&self.id);
         self.uploads().discard(&self.id).await
     }
 }
