@@ -2,9 +2,10 @@
 //! scenario with ratios against each peer (issue 6).
 //!
 //! - Targets ([`targets`]): `ocisrv` (in-memory, built with `cargo build --release -p ocisrv`),
-//!   and the peers `ocisrv-proxy` (when `conformance/stacks/proxy.toml` exists),
-//!   `go-ociregistry` (`conformance/goreg`, built with Go), and CNCF Distribution
-//!   (`docker-registry`) with `inmemory` and with `filesystem` storage. Or, with
+//!   and the peers `ocisrv-proxy` (when `conformance/stacks/proxy.toml` exists), `ocisrv-fs`
+//!   (`ocisrv --storage DIR`, the durable store, in a fresh directory beside Distribution's
+//!   filesystem storage), `go-ociregistry` (`conformance/goreg`, built with Go), and CNCF
+//!   Distribution (`docker-registry`) with `inmemory` and with `filesystem` storage. Or, with
 //!   `--registry URL`, any running registry. Every server listens on a free 127.0.0.1 port and
 //!   is started afresh for each scenario (and for each run of the memory scenarios), so its
 //!   peak RSS (`VmHWM`) belongs to that scenario.
@@ -15,7 +16,8 @@
 //! - The machine's limits ([`machine`]): single-core SHA-256 and a loopback TCP copy.
 //! - The load generator ([`http`], [`load`]) is a hyper client with a keep-alive pool; blob
 //!   data is generated once ([`data`]) and sent as `Bytes` slices.
-//! - Output ([`report`]): tables on stdout, the check of issue 6's targets, and JSON in
+//! - Output ([`report`]): tables on stdout, the check of issue 6's targets (ocisrv against
+//!   the peers) and issue 7's (`ocisrv-fs` against `distribution-filesystem`), and JSON in
 //!   `target/bench/<timestamp>.json` and `target/bench/latest.json`.
 //!
 //! A debug build re-runs itself as a release build (`cargo run --release -p xtask`), so the
@@ -51,14 +53,21 @@ const USAGE: &str =
   --registry URL   measure the registry at URL (http://HOST:PORT) instead of ocisrv; no peers
                    unless named with --peer
   --peer NAME      measure only these peers (repeatable); default: all of them. Peers:
-                   ocisrv-proxy, go-ociregistry, distribution-inmemory, distribution-filesystem,
+                   ocisrv-proxy, ocisrv-fs (ocisrv --storage DIR, the durable store on local
+                   files), go-ociregistry, distribution-inmemory, distribution-filesystem,
                    or `distribution` for both storages, or `none`
   --runs N         runs per figure, the median is reported (default 3; --quick: 1)
   --scenario NAME  run only these scenarios (repeatable): push, chunked, pull, manifest-put,
                    manifest-get, blob-head, small-push, tags, catalog, memory
 
-Prints a table per scenario with ratios against each peer and writes target/bench/<time>.json
-and target/bench/latest.json.";
+Environment: XTASK_BENCH_FS_DIR  where ocisrv-fs and distribution-filesystem keep their files
+                                 (a fresh directory each per scenario; default /dev/shm when it
+                                 exists, else the temp dir)
+
+Prints a table per scenario with ratios against each peer, checks issue 6's targets (ocisrv
+against the peers) and issue 7's (ocisrv-fs against distribution-filesystem: blob push ≥ 2×,
+4 KiB blob push and manifest PUT ≥ 3×), and writes target/bench/<time>.json and
+target/bench/latest.json.";
 
 /// How long one scenario family may take on one target, setup included.
 const FAMILY_BUDGET: Duration = Duration::from_secs(30 * 60);
@@ -282,9 +291,12 @@ async fn bench(opts: Options) -> Result<(), String> {
         .iter()
         .filter_map(|n| Target::new(n, opts.registry.as_deref()))
         .collect();
-    let needs_ocisrv = targets
-        .iter()
-        .any(|t| matches!(t.kind, targets::Kind::Ocisrv | targets::Kind::OcisrvProxy));
+    let needs_ocisrv = targets.iter().any(|t| {
+        matches!(
+            t.kind,
+            targets::Kind::Ocisrv | targets::Kind::OcisrvProxy | targets::Kind::OcisrvFs
+        )
+    });
     let paths = Arc::new(paths);
     let ocisrv = if needs_ocisrv {
         let p = Arc::clone(&paths);
@@ -500,6 +512,7 @@ mod tests {
             [
                 "ocisrv",
                 "ocisrv-proxy",
+                "ocisrv-fs",
                 "go-ociregistry",
                 "distribution-inmemory",
                 "distribution-filesystem"
@@ -524,6 +537,11 @@ mod tests {
         assert_eq!(
             args(&["--peer", "none"]).expect("none").target_names(),
             ["ocisrv"]
+        );
+        let o = args(&["--peer", "distribution-filesystem", "--peer=ocisrv-fs"]).expect("fs");
+        assert_eq!(
+            o.target_names(),
+            ["ocisrv", "ocisrv-fs", "distribution-filesystem"]
         );
         let o = args(&["--registry", "http://127.0.0.1:5000/"]).expect("url");
         assert_eq!(o.registry.as_deref(), Some("http://127.0.0.1:5000"));
@@ -557,6 +575,16 @@ mod tests {
             &["--fast"],
         ] {
             assert!(args(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn usage_names_every_peer() {
+        for (name, _) in PEERS {
+            assert!(USAGE.contains(name), "{name}");
+        }
+        for g in GROUPS {
+            assert!(USAGE.contains(g), "{g}");
         }
     }
 

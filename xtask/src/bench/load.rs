@@ -29,10 +29,19 @@ impl Batch {
         rate(self.done as f64, self.elapsed)
     }
 
-    /// The batch as a result: an error for a failure or an unfinished batch.
+    /// The batch as a result: an error for a failure or an unfinished batch. A failure after
+    /// some operations says how many, and at what rate, went through before it.
     pub(crate) fn complete(self, total: usize, what: &str) -> Result<Batch, Failure> {
-        if let Some(f) = self.failure {
-            return Err(format!("{what}: {f}"));
+        if let Some(f) = &self.failure {
+            if self.done == 0 {
+                return Err(format!("{what}: {f}"));
+            }
+            return Err(format!(
+                "{what}: {f} (after {} of {total} ops in {:.1}s, {:.0} ops/s until then)",
+                self.done,
+                self.elapsed.as_secs_f64(),
+                self.rate()
+            ));
         }
         if self.done < total {
             return Err(format!(
@@ -258,8 +267,23 @@ mod tests {
         ));
         assert_eq!(batch.failure.as_deref(), Some("op 10 failed"));
         assert!(batch.done < 1000);
+        let done = batch.done;
         let err = batch.complete(1000, "pushes").expect_err("failed");
-        assert_eq!(err, "pushes: op 10 failed");
+        // How far the batch got is part of the message.
+        assert!(
+            err.starts_with(&format!(
+                "pushes: op 10 failed (after {done} of 1000 ops in "
+            )),
+            "{err}"
+        );
+        assert!(err.ends_with(" ops/s until then)"), "{err}");
+        let first = rt().block_on(run(BASE, 1, 10, Duration::from_secs(10), |_, _| async {
+            Err::<(), _>("refused".to_string())
+        }));
+        assert_eq!(
+            first.complete(10, "pushes").expect_err("failed"),
+            "pushes: refused"
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Results: what one figure is, the tables printed per scenario with ratios against each peer,
-//! the check of issue 6's targets, and the JSON written under `target/bench/`.
+//! the check of issue 6's targets (ocisrv against the peers) and of issue 7's (the durable
+//! store, `ocisrv-fs`, against Distribution's filesystem storage), and the JSON written under
+//! `target/bench/`.
 
 use std::fmt::Write as _;
 
@@ -523,6 +525,7 @@ impl Report {
                 "met": g.met,
                 "detail": g.detail,
             })).collect::<Vec<_>>(),
+            "store_goals": self.store_checks().iter().map(StoreCheck::to_json).collect::<Vec<_>>(),
         })
     }
 
@@ -715,21 +718,162 @@ impl Report {
         goals
     }
 
+    /// Issue 7's targets: `ocisrv-fs` against `distribution-filesystem` in every table where
+    /// `ocisrv-fs` has a row (none when it was not measured). Pulls are compared too, without a
+    /// target.
+    pub(crate) fn store_checks(&self) -> Vec<StoreCheck> {
+        self.tables
+            .iter()
+            .filter_map(|t| {
+                let id = t.spec.id.as_str();
+                let (goal, want) = if id.starts_with("push-") {
+                    ("blob push ≥ 2× distribution-filesystem", Some(2.0))
+                } else if id == "small-push" || id == "manifest-put" {
+                    (
+                        "small-object writes ≥ 3× distribution-filesystem",
+                        Some(3.0),
+                    )
+                } else if id.starts_with("pull-") {
+                    ("blob pull, compared (no target)", None)
+                } else {
+                    return None;
+                };
+                let store = t.row(STORE)?;
+                Some(StoreCheck {
+                    id: id.to_string(),
+                    title: t.spec.title.clone(),
+                    unit: t.spec.unit,
+                    goal: goal.to_string(),
+                    want,
+                    store: store.clone(),
+                    peer: t.row(STORE_PEER).cloned(),
+                })
+            })
+            .collect()
+    }
+
+    /// Issue 6's targets, then issue 7's; empty when neither applies.
     pub(crate) fn render_goals(&self) -> String {
+        let mut out = String::new();
         let goals = self.goals();
-        if goals.is_empty() {
-            return String::new();
+        if !goals.is_empty() {
+            out.push_str("issue 6 targets (ocisrv, this run)\n");
+            for g in goals {
+                let _ = writeln!(out, "  {} {}: {}", mark(g.met), g.goal, g.detail);
+            }
         }
-        let mut out = "issue 6 targets (ocisrv, this run)\n".to_string();
-        for g in goals {
-            let mark = match g.met {
-                Some(true) => "met   ",
-                Some(false) => "MISSED",
-                None => "n/a   ",
-            };
-            let _ = writeln!(out, "  {mark} {}: {}", g.goal, g.detail);
+        let checks = self.store_checks();
+        if !checks.is_empty() {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            let _ = writeln!(
+                out,
+                "issue 7 targets (the durable store: {STORE} ÷ {STORE_PEER}, this run)"
+            );
+            for c in checks {
+                let m = if c.want.is_none() {
+                    "info  "
+                } else {
+                    mark(c.met())
+                };
+                let _ = writeln!(out, "  {m} {}: {}", c.goal, c.detail());
+            }
         }
         out
+    }
+}
+
+/// A goal's status column.
+fn mark(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "met   ",
+        Some(false) => "MISSED",
+        None => "n/a   ",
+    }
+}
+
+/// The target issue 7 is about: `ocisrv --storage DIR`.
+pub(crate) const STORE: &str = "ocisrv-fs";
+/// What issue 7 measures it against.
+pub(crate) const STORE_PEER: &str = "distribution-filesystem";
+
+/// One table's [`STORE`] against [`STORE_PEER`], with issue 7's wanted ratio when it has one.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StoreCheck {
+    /// The table's id.
+    pub(crate) id: String,
+    pub(crate) title: String,
+    pub(crate) unit: Unit,
+    pub(crate) goal: String,
+    /// The least `store ÷ peer` issue 7 asks for; `None`: compared, no target.
+    pub(crate) want: Option<f64>,
+    pub(crate) store: Outcome,
+    /// `None` when the peer was not measured in this run.
+    pub(crate) peer: Option<Outcome>,
+}
+
+impl StoreCheck {
+    /// `store ÷ peer`, when both were measured.
+    pub(crate) fn ratio(&self) -> Option<f64> {
+        ratio(
+            self.store.value(),
+            self.peer.as_ref().and_then(Outcome::value),
+        )
+    }
+
+    /// Whether the target is met; `None` without a target or without both figures.
+    pub(crate) fn met(&self) -> Option<bool> {
+        Some(self.ratio()? >= self.want?)
+    }
+
+    /// `title: A vs B = r× (want ≥ w×)`, or why a figure is missing.
+    pub(crate) fn detail(&self) -> String {
+        let want = self
+            .want
+            .map_or_else(String::new, |w| format!(" (want ≥ {w}×)"));
+        let missing = |name: &str, o: Option<&Outcome>| match o {
+            None => format!("{name} not measured"),
+            Some(Outcome::Skipped(why)) => format!("{name} skipped: {why}"),
+            Some(Outcome::Failed(why)) => format!("{name} failed: {why}"),
+            Some(Outcome::Measured(_)) => format!("{name} has no figure"),
+        };
+        match (
+            self.store.value(),
+            self.peer.as_ref().and_then(Outcome::value),
+        ) {
+            (Some(a), Some(b)) => format!(
+                "{}: {} vs {} = {}{want}",
+                self.title,
+                self.unit.format(a),
+                self.unit.format(b),
+                self.ratio()
+                    .map_or_else(|| "n/a".into(), |r| format!("{r:.2}×"))
+            ),
+            (None, _) => format!(
+                "{}: figures missing, {}",
+                self.title,
+                missing(STORE, Some(&self.store))
+            ),
+            (Some(_), None) => format!(
+                "{}: figures missing, {}",
+                self.title,
+                missing(STORE_PEER, self.peer.as_ref())
+            ),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "scenario": self.id,
+            "goal": self.goal,
+            "want_ratio": self.want,
+            "ratio": self.ratio(),
+            "met": self.met(),
+            STORE: self.store.value(),
+            STORE_PEER: self.peer.as_ref().and_then(Outcome::value),
+            "detail": self.detail(),
+        })
     }
 }
 
@@ -979,6 +1123,148 @@ mod tests {
         assert_eq!(json["goals"].as_array().map(Vec::len), Some(3));
         assert_eq!(json["scenarios"][0]["results"]["ocisrv"]["value"], 700.0);
         assert_eq!(json["scenarios"][0]["unit"], "MiB/s");
+    }
+
+    #[test]
+    fn checks_issue_7_targets() {
+        let report = Report {
+            started: timestamp(0),
+            quick: false,
+            runs: 3,
+            subject: "ocisrv".into(),
+            targets: Vec::new(),
+            machine: Machine::default(),
+            tables: vec![
+                table(
+                    "push-monolithic-64MiB",
+                    Unit::MibPerSec,
+                    vec![
+                        ("ocisrv", measured(700.0)),
+                        ("ocisrv-fs", measured(500.0)),
+                        ("distribution-filesystem", measured(200.0)),
+                    ],
+                ),
+                table(
+                    "push-chunked-1GiB",
+                    Unit::MibPerSec,
+                    vec![
+                        ("ocisrv", measured(700.0)),
+                        ("ocisrv-fs", measured(300.0)),
+                        ("distribution-filesystem", measured(200.0)),
+                    ],
+                ),
+                table(
+                    "pull-64MiB",
+                    Unit::MibPerSec,
+                    vec![
+                        ("ocisrv-fs", measured(900.0)),
+                        ("distribution-filesystem", measured(600.0)),
+                    ],
+                ),
+                table(
+                    "manifest-put",
+                    Unit::OpsPerSec,
+                    vec![
+                        ("ocisrv-fs", measured(1_200.0)),
+                        ("distribution-filesystem", measured(300.0)),
+                    ],
+                ),
+                table(
+                    "small-push",
+                    Unit::OpsPerSec,
+                    vec![
+                        ("ocisrv-fs", measured(900.0)),
+                        (
+                            "distribution-filesystem",
+                            Outcome::Failed("status 500".into()),
+                        ),
+                    ],
+                ),
+                // No issue 7 target, and a table without ocisrv-fs: neither is checked.
+                table(
+                    "blob-head",
+                    Unit::OpsPerSec,
+                    vec![
+                        ("ocisrv-fs", measured(9_000.0)),
+                        ("distribution-filesystem", measured(500.0)),
+                    ],
+                ),
+                table(
+                    "push-monolithic-1GiB",
+                    Unit::MibPerSec,
+                    vec![("distribution-filesystem", measured(200.0))],
+                ),
+            ],
+        };
+        let checks = report.store_checks();
+        let ids: Vec<&str> = checks.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "push-monolithic-64MiB",
+                "push-chunked-1GiB",
+                "pull-64MiB",
+                "manifest-put",
+                "small-push"
+            ]
+        );
+        let met: Vec<Option<bool>> = checks.iter().map(StoreCheck::met).collect();
+        // 2.5× ≥ 2, 1.5× < 2, pulls have no target, 4× ≥ 3, the peer failed.
+        assert_eq!(met, [Some(true), Some(false), None, Some(true), None]);
+        assert_eq!(checks[0].ratio(), Some(2.5));
+        assert_eq!(checks[2].ratio(), Some(1.5));
+        assert!(
+            checks[4]
+                .detail()
+                .contains("distribution-filesystem failed: status 500")
+        );
+
+        let text = report.render_goals();
+        assert!(text.contains("issue 7 targets"), "{text}");
+        assert!(
+            text.contains(
+                "  met    blob push ≥ 2× distribution-filesystem: title of push-monolithic-64MiB: \
+                 500 MiB/s vs 200 MiB/s = 2.50× (want ≥ 2×)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  MISSED blob push ≥ 2× distribution-filesystem: title of push-chunked-1GiB"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("  info   blob pull, compared (no target): title of pull-64MiB: 900 MiB/s vs 600 MiB/s = 1.50×\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  met    small-object writes ≥ 3× distribution-filesystem: title of manifest-put: 1,200 ops/s vs 300 ops/s = 4.00× (want ≥ 3×)"),
+            "{text}"
+        );
+        assert!(text.contains("  n/a    small-object writes"), "{text}");
+
+        let json = report.to_json();
+        let store = &json["store_goals"];
+        assert_eq!(store.as_array().map(Vec::len), Some(5));
+        assert_eq!(store[0]["scenario"], "push-monolithic-64MiB");
+        assert_eq!(store[0]["met"], true);
+        assert_eq!(store[0]["ratio"], 2.5);
+        assert_eq!(store[0]["want_ratio"], 2.0);
+        assert_eq!(store[0]["ocisrv-fs"], 500.0);
+        assert_eq!(store[0]["distribution-filesystem"], 200.0);
+        assert_eq!(store[1]["met"], false);
+        assert_eq!(store[2]["want_ratio"], Value::Null);
+        assert_eq!(store[2]["met"], Value::Null);
+        assert_eq!(store[4]["ratio"], Value::Null);
+
+        // Without ocisrv-fs in the run, no issue 7 section.
+        let mut without = report.clone();
+        for t in &mut without.tables {
+            t.rows.retain(|(n, _)| n != "ocisrv-fs");
+        }
+        assert!(without.store_checks().is_empty());
+        assert!(!without.render_goals().contains("issue 7"));
     }
 
     #[test]

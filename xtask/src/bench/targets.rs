@@ -37,6 +37,9 @@ pub(crate) enum Kind {
     Ocisrv,
     /// `ocisrv --config conformance/stacks/proxy.toml`: server → client → server → mem.
     OcisrvProxy,
+    /// `ocisrv --storage DIR`: the durable store (`ociregistry-store`) on local files, in a
+    /// fresh directory beside Distribution's filesystem storage.
+    OcisrvFs,
     /// The Go ociregistry, `conformance/goreg`.
     GoReg,
     /// CNCF Distribution (`docker-registry`) with a generated configuration.
@@ -52,6 +55,11 @@ pub(crate) const PEERS: &[(&str, &str)] = &[
         "ocisrv over the proxy stack: server → client → server → mem",
     ),
     (
+        "ocisrv-fs",
+        "ocisrv --storage DIR: the durable store on local files, DIR fresh per scenario beside \
+         Distribution's filesystem storage",
+    ),
+    (
         "go-ociregistry",
         "Go ociserver.New(ocimem.New(), nil) (conformance/goreg)",
     ),
@@ -61,8 +69,7 @@ pub(crate) const PEERS: &[(&str, &str)] = &[
     ),
     (
         "distribution-filesystem",
-        "CNCF Distribution (Debian docker-registry), filesystem storage under /dev/shm \
-         (or XTASK_BENCH_FS_DIR)",
+        "CNCF Distribution (Debian docker-registry), filesystem storage",
     ),
 ];
 
@@ -82,6 +89,7 @@ impl Target {
         let kind = match name {
             "ocisrv" => Kind::Ocisrv,
             "ocisrv-proxy" => Kind::OcisrvProxy,
+            "ocisrv-fs" => Kind::OcisrvFs,
             "go-ociregistry" => Kind::GoReg,
             "distribution-inmemory" => Kind::Distribution(Storage::InMemory),
             "distribution-filesystem" => Kind::Distribution(Storage::Filesystem),
@@ -96,6 +104,14 @@ impl Target {
                 .find(|(n, _)| *n == name)
                 .map_or_else(String::new, |(_, a)| (*a).to_string()),
         };
+        // Where the files go in this run.
+        let about = match &kind {
+            Kind::OcisrvFs | Kind::Distribution(Storage::Filesystem) => format!(
+                "{about} in {} (XTASK_BENCH_FS_DIR)",
+                filesystem_parent().display()
+            ),
+            _ => about,
+        };
         Some(Target {
             name: name.to_string(),
             about,
@@ -108,7 +124,7 @@ impl Target {
     /// target's rows "not available".
     pub(crate) fn prepare(&mut self, paths: &Paths, ocisrv: &Result<PathBuf, String>) {
         self.program = match &self.kind {
-            Kind::Ocisrv => ocisrv.clone(),
+            Kind::Ocisrv | Kind::OcisrvFs => ocisrv.clone(),
             Kind::OcisrvProxy => {
                 if paths.root.join(PROXY_STACK).is_file() {
                     ocisrv.clone()
@@ -149,7 +165,13 @@ impl Target {
                     _guard: Guard::None,
                 })
             }
-            Kind::Ocisrv | Kind::OcisrvProxy | Kind::GoReg => {
+            Kind::Ocisrv | Kind::OcisrvProxy | Kind::OcisrvFs | Kind::GoReg => {
+                // The durable store's directory: fresh, beside Distribution's, removed after
+                // the server stops.
+                let dir = match self.kind {
+                    Kind::OcisrvFs => Some(TempDir::new_in(&filesystem_parent(), "ocisrv-fs")?),
+                    _ => None,
+                };
                 let mut cmd = Command::new(&program);
                 match self.kind {
                     Kind::GoReg => {
@@ -159,6 +181,9 @@ impl Target {
                         cmd.args(["--addr", "127.0.0.1:0"]);
                         if self.kind == Kind::OcisrvProxy {
                             cmd.arg("--config").arg(paths.root.join(PROXY_STACK));
+                        }
+                        if let Some(dir) = &dir {
+                            cmd.arg("--storage").arg(dir.path().join("data"));
                         }
                         // Like Distribution at log level error, no access log line per request.
                         cmd.env("RUST_LOG", "warn");
@@ -174,7 +199,13 @@ impl Target {
                 let running = Running {
                     base,
                     pid: Some(pid),
-                    _guard: Guard::Server { _server: server },
+                    _guard: match dir {
+                        None => Guard::Server { _server: server },
+                        Some(dir) => Guard::Store {
+                            _server: server,
+                            _dir: dir,
+                        },
+                    },
                 };
                 wait_ready(&Registry::new(&running.base), None).await?;
                 Ok(running)
@@ -207,6 +238,7 @@ impl Running {
 enum Guard {
     None,
     Server { _server: Server },
+    Store { _server: Server, _dir: TempDir },
     Distribution { _child: KillOnDrop, _dir: TempDir },
 }
 
@@ -380,9 +412,10 @@ pub(crate) fn snapshot(paths: &Paths, program: &Path) -> Result<PathBuf, String>
     Ok(copy)
 }
 
-/// Where Distribution's filesystem storage goes: `XTASK_BENCH_FS_DIR`, else `/dev/shm` when
-/// it is there (tmpfs: the driver's code path without the noise of a shared disk, and quick to
-/// clean up after 100k repositories), else the temp dir.
+/// Where Distribution's filesystem storage and `ocisrv --storage` go (the same parent, so the
+/// two compare on one filesystem): `XTASK_BENCH_FS_DIR`, else `/dev/shm` when it is there
+/// (tmpfs: the storage code path without the noise of a shared disk, and quick to clean up
+/// after 100k repositories), else the temp dir.
 fn filesystem_parent() -> PathBuf {
     if let Some(d) = std::env::var_os("XTASK_BENCH_FS_DIR") {
         return PathBuf::from(d);
@@ -419,6 +452,13 @@ mod tests {
             Target::new("ocisrv", None).map(|t| t.kind),
             Some(Kind::Ocisrv)
         );
+        let fs = Target::new("ocisrv-fs", None).expect("store");
+        assert_eq!(fs.kind, Kind::OcisrvFs);
+        // The durable store and Distribution's filesystem storage share one parent.
+        let parent = format!(" in {} (XTASK_BENCH_FS_DIR)", filesystem_parent().display());
+        assert!(fs.about.ends_with(&parent), "{}", fs.about);
+        let d = Target::new("distribution-filesystem", None).expect("distribution");
+        assert!(d.about.ends_with(&parent), "{}", d.about);
         let r = Target::new("registry", Some("http://127.0.0.1:1")).expect("url");
         assert!(!r.is_local_process());
         assert!(Target::new("registry", None).is_none());
