@@ -207,10 +207,14 @@ impl ObjectStoreRegistry {
             path: dir.to_owned(),
             source,
         })?;
-        let fs = LocalFileSystem::new_with_prefix(dir).map_err(|source| OpenError::Store {
-            path: dir.to_owned(),
-            source,
-        })?;
+        // Automatic cleanup removes the directories deletes leave empty (ended upload
+        // sessions), so they do not pile up.
+        let fs = LocalFileSystem::new_with_prefix(dir)
+            .map_err(|source| OpenError::Store {
+                path: dir.to_owned(),
+                source,
+            })?
+            .with_automatic_cleanup(true);
         Ok(ObjectStoreRegistry::new(Arc::new(fs), config))
     }
 

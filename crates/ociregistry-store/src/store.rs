@@ -9,8 +9,8 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
-    GetOptions, GetRange, MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode,
-    PutOptions, PutPayload,
+    GetOptions, GetRange, GetResultPayload, MultipartUpload, ObjectMeta, ObjectStore,
+    ObjectStoreExt, PutMode, PutOptions, PutPayload,
 };
 use ociregistry_core::{ByteStream, Code, Error, Result};
 
@@ -29,6 +29,58 @@ pub(crate) fn now_ms() -> i64 {
 /// When an object was last written, in milliseconds since the Unix epoch.
 pub(crate) fn modified_ms(meta: &ObjectMeta) -> i64 {
     meta.last_modified.timestamp_millis()
+}
+
+/// How much of a local file one blocking read takes.
+const FILE_READ_CHUNK: usize = 1 << 20;
+
+/// The bytes `range` of a local file, read [`FILE_READ_CHUNK`] bytes per trip to the blocking
+/// thread pool (inline when there is no tokio runtime).
+fn file_stream(
+    file: std::fs::File,
+    fs_path: std::path::PathBuf,
+    range: std::ops::Range<u64>,
+) -> ByteStream {
+    use std::io::{Read, Seek, SeekFrom};
+    let read_err = move |e: std::io::Error, path: &std::path::Path| {
+        Error::new(Code::Unknown, format!("reading {}: {e}", path.display()))
+    };
+    let state = (Some(file), fs_path, range.start, range.end);
+    Box::pin(futures_util::stream::try_unfold(
+        state,
+        move |(file, fs_path, at, end)| async move {
+            let Some(mut file) = file else {
+                return Ok(None);
+            };
+            if at >= end {
+                return Ok(None);
+            }
+            let want =
+                usize::try_from((end - at).min(FILE_READ_CHUNK as u64)).unwrap_or(FILE_READ_CHUNK);
+            let read = move || -> std::io::Result<(std::fs::File, Vec<u8>)> {
+                file.seek(SeekFrom::Start(at))?;
+                let mut buf = Vec::with_capacity(want);
+                (&mut file).take(want as u64).read_to_end(&mut buf)?;
+                Ok((file, buf))
+            };
+            let done = match tokio::runtime::Handle::try_current() {
+                Ok(rt) => rt.spawn_blocking(read).await.map_err(|e| {
+                    Error::new(Code::Unknown, format!("file read task failed: {e}"))
+                })?,
+                Err(_) => read(),
+            };
+            let (file, buf) = done.map_err(|e| read_err(e, &fs_path))?;
+            if buf.is_empty() {
+                // The file is shorter than its metadata said: it changed under us.
+                return Err(Error::new(
+                    Code::Unknown,
+                    format!("{} ended early", fs_path.display()),
+                ));
+            }
+            let next = at + buf.len() as u64;
+            Ok(Some((Bytes::from(buf), (Some(file), fs_path, next, end))))
+        },
+    ))
 }
 
 /// The object store of a registry, with the helpers every module uses.
@@ -79,7 +131,12 @@ impl Store {
         match self.inner.get_opts(path, opts).await {
             Ok(r) => {
                 let size = r.meta.size;
-                let body: ByteStream = Box::pin(r.into_stream().map_err(store_error));
+                let body: ByteStream = match r.payload {
+                    // object_store reads local files 8 KiB per blocking-pool trip; read them
+                    // in large pieces instead (a pull is otherwise bound by thread hand-offs).
+                    GetResultPayload::File(file, fs_path) => file_stream(file, fs_path, r.range),
+                    GetResultPayload::Stream(s) => Box::pin(s.map_err(store_error)),
+                };
                 Ok(Some((size, body)))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),

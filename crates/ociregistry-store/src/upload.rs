@@ -147,9 +147,18 @@ impl Uploads {
         let max = self.registry.config().max_uploads;
         let store = self.registry.store();
         let layout = self.registry.layout();
+        // Counting directories is cheap and never undercounts; only when it says "full" are
+        // the sessions counted exactly (by their `info` objects: a directory can outlive its
+        // session on stores that keep empty directories).
         if store.subdirs(&layout.uploads()).await?.len() >= max {
             self.sweep().await?;
-            if store.subdirs(&layout.uploads()).await?.len() >= max {
+            let open = store
+                .list(&layout.uploads())
+                .await?
+                .iter()
+                .filter(|m| m.location.filename() == Some("info"))
+                .count();
+            if open >= max {
                 return Err(Error::new(
                     Code::TooManyRequests,
                     format!("too many uploads in progress (the maximum is {max})"),

@@ -142,3 +142,75 @@ async fn pushing_known_content_again_only_verifies() {
             .is(&Code::DigestInvalid)
     );
 }
+
+#[tokio::test]
+async fn ended_sessions_do_not_count_against_the_session_cap() {
+    // Regression: ended sessions left empty directories behind on the local disk, counted as
+    // open sessions, so a store refused every upload after `max_uploads` of them.
+    let dir = temp_dir();
+    let r = ObjectStoreRegistry::local_with_config(&dir, StoreConfig::default().max_uploads(3))
+        .unwrap();
+    let cx = Context::new();
+    // Directories left by an older version (or another tool) count no more than ended ones.
+    for i in 0..5 {
+        std::fs::create_dir_all(dir.join(format!("uploads/{i:032x}/parts"))).unwrap();
+    }
+    for i in 0..10u64 {
+        let data = content(100 + i, 4096);
+        let digest = Digest::sha256(&data);
+        let mut w = r.push_blob_chunked(&cx, REPO, None).await.unwrap();
+        w.write(data.clone()).await.unwrap();
+        w.commit(&digest).await.unwrap();
+        let w = r.push_blob_chunked(&cx, REPO, None).await.unwrap();
+        w.cancel().await.unwrap();
+    }
+    let leftover: Vec<_> = std::fs::read_dir(dir.join("uploads"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftover.len(),
+        5,
+        "only the foreign directories remain: {leftover:?}"
+    );
+    // The cap still holds for sessions really open.
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(r.push_blob_chunked(&cx, REPO, None).await.unwrap());
+    }
+    let err = r.push_blob_chunked(&cx, REPO, None).await.err().unwrap();
+    assert!(err.is(&Code::TooManyRequests), "{err}");
+}
+
+#[tokio::test]
+async fn large_objects_stream_back_in_large_pieces() {
+    let dir = temp_dir();
+    let r = ObjectStoreRegistry::local(&dir).unwrap();
+    let cx = Context::new();
+    let data = content(21, (3 << 20) + 17);
+    let digest = Digest::sha256(&data);
+    let mut w = r.push_blob_chunked(&cx, REPO, None).await.unwrap();
+    write(&mut w, &data, 1 << 20).await;
+    w.commit(&digest).await.unwrap();
+    let mut reader = r.get_blob(&cx, REPO, &digest).await.unwrap();
+    let mut pieces = Vec::new();
+    while let Some(chunk) = futures_util::StreamExt::next(&mut reader).await {
+        pieces.push(chunk.unwrap());
+    }
+    assert_eq!(pieces.concat(), data.to_vec());
+    assert!(pieces.len() <= 4, "{} pieces for 3 MiB", pieces.len());
+    // A range, too.
+    let part = r
+        .get_blob_range(
+            &cx,
+            REPO,
+            &digest,
+            ociregistry_core::ByteRange::Bounded {
+                start: 5,
+                end: 2_000_005,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(part.bytes(8 << 20).await.unwrap(), data.slice(5..2_000_005));
+}
