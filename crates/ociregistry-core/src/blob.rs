@@ -12,7 +12,7 @@ use futures_core::Stream;
 
 use crate::background_digester::{BackgroundDigester, Snapshot};
 use crate::descriptor::Descriptor;
-use crate::digest::Digest;
+use crate::digest::{Digest, push_hex};
 use crate::error::{Code, Error, Result};
 use crate::stream::{self, ByteStream};
 
@@ -207,6 +207,21 @@ impl Stream for Verify {
     }
 }
 
+/// A fresh id for an upload session: 128 random bits from the operating system, as 32
+/// lower-case hex digits. Fails with `UNKNOWN` only when the system has no randomness to give.
+pub fn new_upload_id() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        Error::new(
+            Code::Unknown,
+            format!("cannot generate a random upload id: {e}"),
+        )
+    })?;
+    let mut id = String::with_capacity(32);
+    push_hex(&mut id, &bytes);
+    Ok(id)
+}
+
 /// Where an upload stands after [`BlobWriter::close`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadStatus {
@@ -359,6 +374,18 @@ mod tests {
             "every chunk is passed on before the verdict"
         );
         assert!(bad.next().await.is_none());
+    }
+
+    #[test]
+    fn upload_ids_are_128_random_bits_in_hex() {
+        let a = new_upload_id().unwrap();
+        let b = new_upload_id().unwrap();
+        assert_eq!(a.len(), 32);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        );
+        assert_ne!(a, b);
     }
 
     #[tokio::test]

@@ -48,7 +48,7 @@ pub mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use blob::{BlobReader, BlobWriter, UploadStatus};
+pub use blob::{BlobReader, BlobWriter, UploadStatus, new_upload_id};
 pub use context::{Context, Identity};
 pub use descriptor::{Descriptor, Platform};
 pub use digest::{Algorithm, Digest, Digester};

@@ -152,7 +152,7 @@ impl Uploads {
     /// Opens a session in `repo`.
     pub(crate) fn start(&self, repo: &str, config: &Config) -> Result<Arc<Session>> {
         self.sweep(config.upload_idle_timeout);
-        let id = new_id()?;
+        let id = ociregistry_core::new_upload_id()?;
         let session = Arc::new(Session {
             id: id.clone(),
             repo: repo.to_owned(),
@@ -217,24 +217,6 @@ impl Uploads {
         }
         drop(session.discard());
     }
-}
-
-/// A fresh upload id: 128 random bits in hex.
-fn new_id() -> Result<String> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| {
-        Error::new(
-            Code::Unknown,
-            format!("cannot generate a random upload id: {e}"),
-        )
-    })?;
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut id = String::with_capacity(32);
-    for b in bytes {
-        id.push(char::from(HEX[usize::from(b >> 4)]));
-        id.push(char::from(HEX[usize::from(b & 15)]));
-    }
-    Ok(id)
 }
 
 /// The [`BlobWriter`] of a [`MemRegistry`] upload session.
@@ -388,15 +370,6 @@ impl BlobWriter for MemBlobWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_are_128_random_bits_in_hex() {
-        let a = new_id().unwrap();
-        let b = new_id().unwrap();
-        assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(a, b);
-    }
 
     #[test]
     fn sessions_expire_and_are_bound_to_their_repository() {

@@ -125,18 +125,6 @@ fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// A fresh upload id: 128 random bits in hex.
-fn new_id() -> Result<String> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| {
-        Error::new(
-            Code::Unknown,
-            format!("cannot generate a random upload id: {e}"),
-        )
-    })?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 impl Uploads {
     fn timeout_ms(&self) -> i64 {
         i64::try_from(self.registry.config().upload_idle_timeout.as_millis()).unwrap_or(i64::MAX)
@@ -165,7 +153,7 @@ impl Uploads {
                 ));
             }
         }
-        let id = new_id()?;
+        let id = ociregistry_core::new_upload_id()?;
         let info = Info {
             repo: repo.to_owned(),
             created: now_ms(),
