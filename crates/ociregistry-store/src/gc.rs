@@ -8,8 +8,10 @@
 //!   A push in flight therefore keeps its blobs until its manifest arrives, if that takes less
 //!   than the grace period.
 //! - **Sweep**: membership markers older than the grace period of unmarked blobs, then the
-//!   content and claim of each unmarked blob (its claim is read again just before, so a blob
-//!   taken since the mark stays), then upload sessions idle longer than the upload timeout.
+//!   content (whole, or a composite's index then its parts) and claim of each unmarked blob
+//!   (its claim is read again just before, so a blob taken since the mark stays), then the
+//!   parts of composite blobs that no index names and whose upload session is gone (an
+//!   interrupted commit), then upload sessions idle longer than the upload timeout.
 //!
 //! Manifests and tags are never collected: they are what the user asked to keep.
 //!
@@ -90,6 +92,9 @@ pub struct GcReport {
     pub markers_deleted: usize,
     /// Upload sessions deleted.
     pub uploads_deleted: usize,
+    /// Parts of composite blobs deleted that no index named (left by an upload commit that
+    /// was interrupted).
+    pub orphan_parts_deleted: usize,
 }
 
 impl ObjectStoreRegistry {
@@ -134,12 +139,19 @@ impl ObjectStoreRegistry {
                 keep.insert(d.clone());
             }
         }
-        let blobs = store.list(&layout.blobs()).await?;
-        for m in &blobs {
-            if modified_ms(m) > cutoff
-                && let Some(d) = layout.blob_digest(&m.location)
-            {
-                keep.insert(d);
+        // Stored content, whole or composite (by its index), with its write time.
+        let mut stored: HashMap<Digest, i64> = HashMap::new();
+        let whole = store.list(&layout.blobs()).await?;
+        let composite = store.list(&layout.composites()).await?;
+        for m in whole.iter().chain(&composite) {
+            if let Some(d) = layout.blob_digest(&m.location) {
+                let t = stored.entry(d).or_insert(i64::MIN);
+                *t = (*t).max(modified_ms(m));
+            }
+        }
+        for (d, t) in &stored {
+            if *t > cutoff {
+                keep.insert(d.clone());
             }
         }
 
@@ -164,10 +176,8 @@ impl ObjectStoreRegistry {
         }
 
         // Sweep content.
-        for m in blobs {
-            let Some(d) = layout.blob_digest(&m.location) else {
-                continue;
-            };
+        let mut deleted: HashSet<Digest> = HashSet::new();
+        for d in stored.into_keys() {
             if keep.contains(&d) {
                 report.blobs_kept += 1;
                 continue;
@@ -182,10 +192,34 @@ impl ObjectStoreRegistry {
                 continue;
             }
             report.blobs_deleted += 1;
-            report.bytes_deleted += m.size;
+            report.bytes_deleted += self.content(&d).await?.map_or(0, |c| c.size());
             if !options.dry_run {
-                store.delete(&m.location).await?;
+                self.delete_content(&d).await?;
                 store.delete(&claim).await?;
+            }
+            deleted.insert(d);
+        }
+
+        // Sweep parts no index names, once their upload is gone (its commit may be between
+        // copying them and writing the index). The session is looked at before the index: a
+        // commit writes the index before it deletes the session.
+        let mut owners: HashMap<(Digest, String), usize> = HashMap::new();
+        for m in store.list(&layout.all_blob_parts()).await? {
+            if let Some(owner) = layout.blob_part_owner(&m.location)
+                && !deleted.contains(&owner.0)
+            {
+                *owners.entry(owner).or_default() += 1;
+            }
+        }
+        for ((d, id), count) in owners {
+            if store.exists(&layout.upload_info(&id)).await?
+                || self.index(&d).await?.is_some_and(|i| i.id == id)
+            {
+                continue;
+            }
+            report.orphan_parts_deleted += count;
+            if !options.dry_run {
+                self.delete_parts(&d, Some(&id)).await?;
             }
         }
 

@@ -65,6 +65,52 @@ impl Layout {
         Digest::parse(&format!("{}:{}", alg.as_ref(), hex.as_ref())).ok()
     }
 
+    /// The index of a composite blob: `composite/<alg>/<hex>`.
+    pub(crate) fn composite(&self, d: &Digest) -> Path {
+        self.path(&format!("composite/{}/{}", d.algorithm(), d.hex()))
+    }
+
+    /// Every composite blob's index.
+    pub(crate) fn composites(&self) -> Path {
+        self.path("composite")
+    }
+
+    /// Every part of every composite blob.
+    pub(crate) fn all_blob_parts(&self) -> Path {
+        self.path("parts")
+    }
+
+    /// The parts of composite blob `d`, from any upload.
+    pub(crate) fn blob_parts(&self, d: &Digest) -> Path {
+        self.path(&format!("parts/{}/{}", d.algorithm(), d.hex()))
+    }
+
+    /// The parts of composite blob `d` that came from upload `id`.
+    pub(crate) fn blob_parts_of(&self, d: &Digest, id: &str) -> Path {
+        self.path(&format!("parts/{}/{}/{id}", d.algorithm(), d.hex()))
+    }
+
+    /// A part of composite blob `d`: `parts/<alg>/<hex>/<id>/<offset>`.
+    pub(crate) fn blob_part(&self, d: &Digest, id: &str, offset: u64) -> Path {
+        self.path(&format!(
+            "parts/{}/{}/{id}/{}",
+            d.algorithm(),
+            d.hex(),
+            seq_key(offset)
+        ))
+    }
+
+    /// The blob and upload a part stored at `path` belongs to, if it is one.
+    pub(crate) fn blob_part_owner(&self, path: &Path) -> Option<(Digest, String)> {
+        let mut parts: Vec<_> = path.parts().collect();
+        parts.pop()?;
+        let id = parts.pop()?;
+        let hex = parts.pop()?;
+        let alg = parts.pop()?;
+        let digest = Digest::parse(&format!("{}:{}", alg.as_ref(), hex.as_ref())).ok()?;
+        Some((digest, id.as_ref().to_owned()))
+    }
+
     /// The claim of a blob: `claims/<alg>/<hex>`, rewritten whenever a repository takes the
     /// blob (push, commit or mount), so garbage collection sees it as in use.
     pub(crate) fn claim(&self, d: &Digest) -> Path {
@@ -232,5 +278,18 @@ mod tests {
             "reg/repos/r/_tags/t!/00000000000000000007"
         );
         assert_eq!(Layout::new("").catalog_entry("a").as_ref(), "_catalog/a!");
+        let part = l.blob_part(&d, "abc", 8);
+        assert_eq!(
+            part.as_ref(),
+            format!("reg/parts/sha256/{}/abc/00000000000000000008", d.hex())
+        );
+        assert_eq!(
+            l.blob_part_owner(&part),
+            Some((d.clone(), "abc".to_owned()))
+        );
+        assert!(part.prefix_matches(&l.blob_parts_of(&d, "abc")));
+        assert!(part.prefix_matches(&l.blob_parts(&d)));
+        assert!(part.prefix_matches(&l.all_blob_parts()));
+        assert_eq!(l.blob_digest(&l.composite(&d)), Some(d.clone()));
     }
 }

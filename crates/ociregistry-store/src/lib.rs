@@ -40,6 +40,8 @@
 //! | key | what |
 //! |---|---|
 //! | `blobs/<alg>/<hex>` | blob content, content-addressed, stored once for all repositories |
+//! | `composite/<alg>/<hex>` | or: the index of a blob published from the parts of an upload |
+//! | `parts/<alg>/<hex>/<id>/<offset>` | the parts of a composite blob (from upload `<id>`) |
 //! | `claims/<alg>/<hex>` | empty; rewritten whenever a repository takes the blob (for GC) |
 //! | `_catalog/<repo>!` | empty; the repository exists |
 //! | `repos/<repo>/_blobs/<alg>/<hex>` | empty; the repository holds the blob |
@@ -69,7 +71,9 @@
 //! - **Crash safety**: every operation has one atomic object write or delete as its commit
 //!   point, and the writes before it are invisible until it happens:
 //!   content is published whole (one `put`, or a multipart upload completed only after the
-//!   content hashed to its digest), before the membership marker that makes it visible;
+//!   content hashed to its digest; or the parts of an upload, copied once they hashed to the
+//!   digest, then the composite index that names them), before the membership marker that
+//!   makes it visible;
 //!   index entries (referrers, the tag reverse index) are written before the manifest they
 //!   index and count only while it exists; the manifest is written before the tag that names
 //!   it; deleting a manifest deletes the manifest first (tags naming a missing manifest are
@@ -97,6 +101,7 @@
 //! - `config`: [`StoreConfig`].
 //! - `registry`: [`ObjectStoreRegistry`] and its `Registry` implementation.
 //! - `layout`: the keys.
+//! - `content`: blob content, whole or composite (published from upload parts).
 //! - `store`: helpers over the object store, and the sink that publishes content whole.
 //! - `tags`: the tag update logs.
 //! - `upload`: upload sessions and their `BlobWriter`.
@@ -104,6 +109,7 @@
 //! - [`gc`]: garbage collection.
 
 mod config;
+mod content;
 pub mod gc;
 mod layout;
 mod list;

@@ -22,6 +22,7 @@ use ociregistry_core::{
 };
 
 use crate::config::StoreConfig;
+use crate::content::Content;
 use crate::layout::Layout;
 use crate::list;
 use crate::store::{ContentSink, Store};
@@ -287,13 +288,21 @@ impl ObjectStoreRegistry {
 
     /// The size of blob `digest` if `repo` holds it: its marker and its content both exist.
     pub(crate) async fn member_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>> {
-        let layout = self.layout();
-        let (marker, blob) = futures_util::future::try_join(
-            self.store().exists(&layout.member(repo, digest)),
-            self.store().head(&layout.blob(digest)),
+        Ok(self.member_content(repo, digest).await?.map(|c| c.size()))
+    }
+
+    /// How blob `digest` is stored if `repo` holds it: its marker and its content both exist.
+    pub(crate) async fn member_content(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Option<Content>> {
+        let (marker, content) = futures_util::future::try_join(
+            self.store().exists(&self.layout().member(repo, digest)),
+            self.content(digest),
         )
         .await?;
-        Ok(blob.filter(|_| marker).map(|m| m.size))
+        Ok(content.filter(|_| marker))
     }
 
     /// Makes the stored blob `digest` a blob of `repo`: records the claim GC looks at, then the
@@ -312,7 +321,7 @@ impl ObjectStoreRegistry {
     /// `content` is checked against `desc` while it flows and published only if it matches.
     async fn store_blob(&self, desc: &Descriptor, content: ByteStream) -> Result<()> {
         let path = self.layout().blob(&desc.digest);
-        if self.store().exists(&path).await? {
+        if self.content_exists(&desc.digest).await? {
             // Identical bytes are stored once: only verify.
             return receive(desc, content, &mut None).await;
         }
@@ -436,8 +445,7 @@ impl Registry for ObjectStoreRegistry {
             return Err(blob_unknown(digest));
         }
         let (size, body) = self
-            .store()
-            .stream(&layout.blob(digest), None)
+            .open_content(digest)
             .await?
             .ok_or_else(|| blob_unknown(digest))?;
         Ok(BlobReader::new(blob_descriptor(digest, size), body))
@@ -451,10 +459,11 @@ impl Registry for ObjectStoreRegistry {
         range: ByteRange,
     ) -> Result<BlobReader> {
         self.check_repo(repo).await?;
-        let size = self
-            .member_size(repo, digest)
+        let content = self
+            .member_content(repo, digest)
             .await?
             .ok_or_else(|| blob_unknown(digest))?;
+        let size = content.size();
         let range = range.resolve(size)?;
         let desc = blob_descriptor(digest, size);
         if range.is_empty() {
@@ -464,9 +473,8 @@ impl Registry for ObjectStoreRegistry {
                 stream::bytes(Bytes::new()),
             ));
         }
-        let (_, body) = self
-            .store()
-            .stream(&self.layout().blob(digest), Some(range.clone()))
+        let body = self
+            .content_range(digest, &content, range.clone())
             .await?
             .ok_or_else(|| blob_unknown(digest))?;
         Ok(BlobReader::new_range(desc, range, body))
@@ -584,11 +592,7 @@ impl Registry for ObjectStoreRegistry {
                 self.member_size(from_repo, digest).await?
             }
             // An anonymous mount takes the content from wherever it is stored.
-            None => self
-                .store()
-                .head(&self.layout().blob(digest))
-                .await?
-                .map(|m| m.size),
+            None => self.content(digest).await?.map(|c| c.size()),
         }
         .ok_or_else(|| blob_unknown(digest))?;
         self.ensure_repo(to_repo).await?;

@@ -9,17 +9,18 @@
 //! objects was written; after [`StoreConfig::upload_idle_timeout`](crate::StoreConfig) it
 //! expires: resuming it fails, and it is deleted then or by garbage collection.
 //!
-//! `commit` establishes the digest of the parts, then publishes them under the blob's key: the
-//! blob is published only once the whole content has hashed to the digest. Only then does the
-//! repository get its membership marker, and then the session is deleted, `info` first.
+//! `commit` establishes the digest of the parts, then publishes them as the blob (see the
+//! `content` module: one part is copied to the blob key, several become a composite blob; a
+//! copy is a hard link on the local disk, a server-side copy on S3, so no byte is written
+//! twice): the blob is published only once the whole content has hashed to the digest. Only
+//! then does the repository get its membership marker, and then the session is deleted,
+//! `info` first.
 //!
 //! The digest comes for free when this process wrote every part of the session: writers keep a
 //! running SHA-256 of the parts they stored ([`RunningHashes`] carries it from one writer of a
 //! session to the next, e.g. across PATCH requests), hashing on a thread of its own past the
-//! first MiB, so receiving and hashing overlap. A one-part session is then published by a copy
-//! of the part (a hard link on the local disk, a server-side copy on S3). Otherwise (parts
-//! written by another process, another algorithm) `commit` streams the parts in order through
-//! the digest and into the blob's key (see [`ContentSink`]).
+//! first MiB, so receiving and hashing overlap. Otherwise (parts written by another process,
+//! another algorithm) `commit` reads the parts in order through the digest.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -35,7 +36,7 @@ use ociregistry_core::{
 use serde::{Deserialize, Serialize};
 
 use crate::registry::{ObjectStoreRegistry, blob_descriptor};
-use crate::store::{ContentSink, modified_ms, now_ms};
+use crate::store::{modified_ms, now_ms};
 
 fn upload_unknown() -> Error {
     Error::from_code(Code::BlobUploadUnknown)
@@ -421,58 +422,32 @@ impl BlobWriter for StoreBlobWriter {
                 true
             }
         };
-        let blob_path = layout.blob(digest);
-        let exists = store.exists(&blob_path).await?;
-        if verified && (exists || session.parts.len() == 1) {
-            uploads
-                .check_unchanged(&self.repo, &self.id, &session)
+        if !verified {
+            // Parts written by another process (or another algorithm): hash them from the
+            // store.
+            let mut digester = Digester::new(digest.algorithm());
+            for (offset, _) in &session.parts {
+                let (_, mut body) = store
+                    .stream(&layout.upload_part(&self.id, *offset), None)
+                    .await?
+                    .ok_or_else(upload_unknown)?;
+                while let Some(chunk) = body.next().await {
+                    digester.update(&chunk?);
+                }
+            }
+            let got = digester.finish();
+            if got != *digest {
+                return Err(digest_mismatch(&got, digest));
+            }
+        }
+        uploads
+            .check_unchanged(&self.repo, &self.id, &session)
+            .await?;
+        // Identical bytes are stored once: when the blob exists, it was only verified.
+        if !registry.content_exists(digest).await? {
+            registry
+                .publish_parts(digest, &self.id, &session.parts)
                 .await?;
-            if let (false, [(offset, _)]) = (exists, session.parts.as_slice()) {
-                // One verified part: published by a copy (a link, a server-side copy).
-                store
-                    .copy(&layout.upload_part(&self.id, *offset), &blob_path)
-                    .await?;
-            }
-        } else {
-            // Identical bytes are stored once: when the blob exists, only verify.
-            let mut sink = (!exists)
-                .then(|| ContentSink::new(store.clone(), blob_path, registry.config().part_size));
-            let res = async {
-                let mut digester = (!verified).then(|| Digester::new(digest.algorithm()));
-                for (offset, _) in &session.parts {
-                    let (_, mut body) = store
-                        .stream(&layout.upload_part(&self.id, *offset), None)
-                        .await?
-                        .ok_or_else(upload_unknown)?;
-                    while let Some(chunk) = body.next().await {
-                        let chunk = chunk?;
-                        if let Some(d) = digester.as_mut() {
-                            d.update(&chunk);
-                        }
-                        if let Some(sink) = sink.as_mut() {
-                            sink.write(chunk).await?;
-                        }
-                    }
-                }
-                if let Some(got) = digester.map(Digester::finish)
-                    && got != *digest
-                {
-                    return Err(digest_mismatch(&got, digest));
-                }
-                uploads
-                    .check_unchanged(&self.repo, &self.id, &session)
-                    .await
-            }
-            .await;
-            match (res, sink) {
-                (Ok(()), Some(sink)) => sink.finish().await?,
-                (Ok(()), None) => {}
-                (Err(e), Some(sink)) => {
-                    sink.abort().await;
-                    return Err(e);
-                }
-                (Err(e), None) => return Err(e),
-            }
         }
         registry.add_member(&self.repo, digest).await?;
         uploads.discard(&self.id).await?;

@@ -6,21 +6,12 @@
 
 mod common;
 
-use common::{content, temp_dir};
+use common::{content, temp_dir, write_in_pieces as write};
 use ociregistry_core::bytes::Bytes;
 use ociregistry_core::{BlobWriter, Code, Context, Digest, Registry};
 use ociregistry_store::{ObjectStoreRegistry, StoreConfig};
 
 const REPO: &str = "up/a";
-
-async fn write(w: &mut Box<dyn BlobWriter>, data: &Bytes, piece: usize) {
-    let mut at = 0;
-    while at < data.len() {
-        let end = (at + piece).min(data.len());
-        w.write(data.slice(at..end)).await.unwrap();
-        at = end;
-    }
-}
 
 async fn assert_stored(r: &ObjectStoreRegistry, digest: &Digest, data: &Bytes) {
     let got = r.get_blob(&Context::new(), REPO, digest).await.unwrap();

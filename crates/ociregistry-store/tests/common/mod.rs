@@ -201,3 +201,38 @@ pub fn content(seed: u64, len: usize) -> Bytes {
         .collect::<Vec<u8>>()
         .into()
 }
+
+/// Writes `data` to `w` in pieces of `piece` bytes (the last one shorter).
+pub async fn write_in_pieces(
+    w: &mut Box<dyn ociregistry_core::BlobWriter>,
+    data: &Bytes,
+    piece: usize,
+) {
+    let mut at = 0;
+    while at < data.len() {
+        let end = (at + piece).min(data.len());
+        w.write(data.slice(at..end)).await.unwrap();
+        at = end;
+    }
+}
+
+/// Every file under `dir`, as paths relative to it with `/` separators, sorted.
+pub fn files_under(dir: &std::path::Path) -> Vec<String> {
+    fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else if let Ok(rel) = path.strip_prefix(root) {
+                out.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
