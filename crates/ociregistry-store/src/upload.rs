@@ -360,6 +360,46 @@ impl StoreBlobWriter {
     }
 }
 
+impl StoreBlobWriter {
+    /// Commits a session this writer found empty, so that it holds the whole content (less
+    /// than a part: one request carried it all, e.g. a small blob's PUT): the content is
+    /// hashed in memory and written to the blob key with one create-only put, without being
+    /// stored as a part first. Identical content already stored is left as it is.
+    async fn commit_whole(mut self: Box<Self>, digest: &Digest) -> Result<Descriptor> {
+        let mut digester = Digester::new(digest.algorithm());
+        for chunk in &self.pending {
+            digester.update(chunk);
+        }
+        let got = digester.finish();
+        if got != *digest {
+            // The session keeps the content, for a commit under the right digest.
+            self.flush().await?;
+            if let Some(running) = self.running.take() {
+                self.registry.shared.running.put(&self.id, running);
+            }
+            return Err(digest_mismatch(&got, digest));
+        }
+        let size = self.pending_len as u64;
+        let payload: PutPayload = std::mem::take(&mut self.pending).into_iter().collect();
+        let registry = &self.registry;
+        // Creating over existing content (whole, or composite under another key) is a no-op
+        // or a second copy of the same verified bytes.
+        registry
+            .store()
+            .create(&registry.layout().blob(digest), payload)
+            .await?;
+        registry.add_member(&self.repo, digest).await?;
+        // Parts another writer may have appended meanwhile are left to expire with the
+        // session's directory.
+        registry
+            .store()
+            .delete(&registry.layout().upload_info(&self.id))
+            .await?;
+        registry.shared.running.forget(&self.id);
+        Ok(blob_descriptor(digest, size))
+    }
+}
+
 #[async_trait]
 impl BlobWriter for StoreBlobWriter {
     async fn write(&mut self, data: Bytes) -> Result<()> {
@@ -388,17 +428,21 @@ impl BlobWriter for StoreBlobWriter {
 
     async fn close(mut self: Box<Self>) -> Result<UploadStatus> {
         self.flush().await?;
-        let size = self.uploads().resume(&self.repo, &self.id).await?;
+        // The writer loaded (or created) the session and stored its parts with create-only
+        // puts: it knows the size without reading the session again.
         if let Some(running) = self.running.take() {
             self.registry.shared.running.put(&self.id, running);
         }
         Ok(UploadStatus {
             id: self.id.clone(),
-            size,
+            size: self.stored,
         })
     }
 
     async fn commit(mut self: Box<Self>, digest: &Digest) -> Result<Descriptor> {
+        if self.stored == 0 {
+            return self.commit_whole(digest).await;
+        }
         self.flush().await?;
         let uploads = self.uploads();
         let session = uploads.load(&self.repo, &self.id).await?;

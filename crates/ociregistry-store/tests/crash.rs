@@ -327,3 +327,52 @@ async fn manifest_delete_is_all_or_nothing() {
     .await;
     assert!(points > 3, "{points}");
 }
+
+#[tokio::test]
+async fn a_whole_content_commit_is_all_or_nothing() {
+    // A session opened empty (POST), then one PUT carrying all of a small blob: the content
+    // goes straight to its blob key.
+    let data = content(8, 700);
+    let digest = Digest::sha256(&data);
+    let id = std::sync::Mutex::new(String::new());
+    let put = |r: ObjectStoreRegistry, id: String| {
+        let data = data.clone();
+        let digest = digest.clone();
+        async move {
+            let mut w = r
+                .push_blob_chunked_resume(&Context::new(), REPO, &id, Some(0), None)
+                .await?;
+            w.write(data).await?;
+            w.commit(&digest).await.map(|_| ())
+        }
+    };
+    let points = crash_loop(
+        |r| {
+            let id = &id;
+            async move {
+                let w = r
+                    .push_blob_chunked(&Context::new(), REPO, None)
+                    .await
+                    .unwrap();
+                *id.lock().unwrap() = w.close().await.unwrap().id;
+            }
+        },
+        |r| put(r, id.lock().unwrap().clone()),
+        |r, ok| {
+            let id = id.lock().unwrap().clone();
+            let digest = digest.clone();
+            async move {
+                if blob_state(&r, &digest).await {
+                    return;
+                }
+                assert!(!ok, "a committed blob is missing");
+                r.collect_garbage(GcOptions::default()).await.unwrap();
+                // Not committed: the client's retry of its PUT succeeds.
+                put(r.clone(), id).await.unwrap();
+                assert!(blob_state(&r, &digest).await);
+            }
+        },
+    )
+    .await;
+    assert!(points > 3, "{points}");
+}
