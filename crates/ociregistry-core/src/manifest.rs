@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::descriptor::Descriptor;
+use crate::digest::Digest;
 use crate::error::{Code, Error, Result};
 use crate::media_type;
 
@@ -110,6 +111,48 @@ impl ManifestInfo {
             check_descriptor("subject", s)?;
         }
         Ok(info)
+    }
+
+    /// Checks a manifest a client pushes, as every backend does before it stores one: a media
+    /// type (not empty, no control characters: it is served back as `Content-Type`), content
+    /// that hashes to `digest` when one is given (`DIGEST_INVALID` otherwise; without one, the
+    /// SHA-256 of the content is its digest), and content valid for its media type
+    /// ([`ManifestInfo::parse`]). Returns the digest and what the manifest refers to.
+    ///
+    /// ```
+    /// use ociregistry_core::{Digest, ManifestInfo};
+    ///
+    /// let (digest, info) = ManifestInfo::check_push("application/x-custom", b"{}", None)?;
+    /// assert_eq!(digest, Digest::sha256(b"{}"));
+    /// assert!(info.layers.is_empty());
+    /// assert!(ManifestInfo::check_push("", b"{}", None).is_err());
+    /// assert!(ManifestInfo::check_push("text/plain", b"x", Some(&Digest::sha256(b"y"))).is_err());
+    /// # Ok::<(), ociregistry_core::Error>(())
+    /// ```
+    pub fn check_push(
+        media_type: &str,
+        contents: &[u8],
+        digest: Option<&Digest>,
+    ) -> Result<(Digest, ManifestInfo)> {
+        if media_type.is_empty() || media_type.chars().any(char::is_control) {
+            return Err(invalid(
+                "a manifest needs a media type without control characters",
+            ));
+        }
+        let digest = match digest {
+            None => Digest::sha256(contents),
+            Some(want) => {
+                let got = Digest::compute(want.algorithm(), contents);
+                if got != *want {
+                    return Err(Error::new(
+                        Code::DigestInvalid,
+                        format!("manifest has digest {got}, not {want}"),
+                    ));
+                }
+                got
+            }
+        };
+        Ok((digest, ManifestInfo::parse(media_type, contents)?))
     }
 
     /// The artifact type a referrers listing reports for this manifest: its `artifactType`, or

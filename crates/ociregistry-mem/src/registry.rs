@@ -469,26 +469,7 @@ impl Registry for MemRegistry {
         if let Some(tag) = tag {
             validate_tag(tag)?;
         }
-        if media_type.is_empty() {
-            return Err(Error::new(
-                Code::ManifestInvalid,
-                "a manifest needs a media type",
-            ));
-        }
-        let digest = match digest {
-            None => Digest::sha256(&contents),
-            Some(want) => {
-                let got = Digest::compute(want.algorithm(), &contents);
-                if got != *want {
-                    return Err(Error::new(
-                        Code::DigestInvalid,
-                        format!("manifest has digest {got}, not {want}"),
-                    ));
-                }
-                got
-            }
-        };
-        let info = ManifestInfo::parse(media_type, &contents)?;
+        let (digest, info) = ManifestInfo::check_push(media_type, &contents, digest)?;
         let size = contents.len() as u64;
         let config = self.config();
         let manifest = Arc::new(Manifest::new(media_type, contents, &info));

@@ -613,26 +613,7 @@ impl Registry for ObjectStoreRegistry {
         if let Some(tag) = tag {
             validate_tag(tag)?;
         }
-        if media_type.is_empty() || media_type.chars().any(char::is_control) {
-            return Err(Error::new(
-                Code::ManifestInvalid,
-                "a manifest needs a media type without control characters",
-            ));
-        }
-        let digest = match digest {
-            None => Digest::sha256(&contents),
-            Some(want) => {
-                let got = Digest::compute(want.algorithm(), &contents);
-                if got != *want {
-                    return Err(Error::new(
-                        Code::DigestInvalid,
-                        format!("manifest has digest {got}, not {want}"),
-                    ));
-                }
-                got
-            }
-        };
-        let info = ManifestInfo::parse(media_type, &contents)?;
+        let (digest, info) = ManifestInfo::check_push(media_type, &contents, digest)?;
         let size = contents.len() as u64;
         if !self.config().lax_child_references {
             self.check_children(repo, &info).await?;
