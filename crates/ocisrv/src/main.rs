@@ -89,6 +89,7 @@ fn main() -> ExitCode {
         });
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(config.server.blocking_threads())
         .enable_all()
         .build()
     {
