@@ -156,11 +156,37 @@ async fn blob_push_is_all_or_nothing() {
     }
 }
 
+/// After a crash in an upload's commit: the blob is visible, or (the commit had not returned
+/// success) garbage collection leaves the interrupted upload alone, including any parts its
+/// commit had already published, and the client's retry of its request publishes it.
+async fn committed_or_retried<R, F>(r: ObjectStoreRegistry, ok: bool, digest: Digest, retry: R)
+where
+    R: FnOnce(ObjectStoreRegistry) -> F,
+    F: Future<Output = ociregistry_core::Result<()>>,
+{
+    if blob_state(&r, &digest).await {
+        return;
+    }
+    assert!(!ok, "a committed blob is missing");
+    r.collect_garbage(GcOptions::default()).await.unwrap();
+    retry(r.clone()).await.unwrap();
+    assert!(blob_state(&r, &digest).await);
+}
+
 #[tokio::test]
 async fn chunked_commit_is_all_or_nothing() {
     let data = content(7, 3000);
     let digest = Digest::sha256(&data);
     let id = std::sync::Mutex::new(String::new());
+    let commit = |r: ObjectStoreRegistry, id: String| {
+        let digest = digest.clone();
+        async move {
+            let w = r
+                .push_blob_chunked_resume(&Context::new(), REPO, &id, Some(3000), None)
+                .await?;
+            w.commit(&digest).await.map(|_| ())
+        }
+    };
     let points = crash_loop(
         |r| {
             let data = data.clone();
@@ -176,35 +202,11 @@ async fn chunked_commit_is_all_or_nothing() {
                 *id.lock().unwrap() = w.close().await.unwrap().id;
             }
         },
-        |r| {
-            let id = id.lock().unwrap().clone();
-            let digest = digest.clone();
-            async move {
-                let w = r
-                    .push_blob_chunked_resume(&Context::new(), REPO, &id, Some(3000), None)
-                    .await?;
-                w.commit(&digest).await.map(|_| ())
-            }
-        },
+        |r| commit(r, id.lock().unwrap().clone()),
         |r, ok| {
-            let id = id.lock().unwrap().clone();
-            let digest = digest.clone();
-            async move {
-                if blob_state(&r, &digest).await {
-                    return;
-                }
-                assert!(!ok, "a committed blob is missing");
-                // Garbage collection leaves the interrupted session (and any parts its commit
-                // had already published) alone.
-                r.collect_garbage(GcOptions::default()).await.unwrap();
-                // Not committed: the upload is intact and commits now.
-                let w = r
-                    .push_blob_chunked_resume(&Context::new(), REPO, &id, Some(3000), None)
-                    .await
-                    .unwrap();
-                w.commit(&digest).await.unwrap();
-                assert!(blob_state(&r, &digest).await);
-            }
+            committed_or_retried(r, ok, digest.clone(), |r| {
+                commit(r, id.lock().unwrap().clone())
+            })
         },
     )
     .await;
@@ -359,18 +361,9 @@ async fn a_whole_content_commit_is_all_or_nothing() {
         },
         |r| put(r, id.lock().unwrap().clone()),
         |r, ok| {
-            let id = id.lock().unwrap().clone();
-            let digest = digest.clone();
-            async move {
-                if blob_state(&r, &digest).await {
-                    return;
-                }
-                assert!(!ok, "a committed blob is missing");
-                r.collect_garbage(GcOptions::default()).await.unwrap();
-                // Not committed: the client's retry of its PUT succeeds.
-                put(r.clone(), id).await.unwrap();
-                assert!(blob_state(&r, &digest).await);
-            }
+            committed_or_retried(r, ok, digest.clone(), |r| {
+                put(r, id.lock().unwrap().clone())
+            })
         },
     )
     .await;
