@@ -87,14 +87,27 @@ async fn push_image(
 ) -> ociregistry_core::Result<Digest> {
     let cx = Context::new();
     let config = Bytes::from(format!("{{\"seed\":{seed}}}"));
-    let layer = blob(seed, 20_000 + (seed as usize % 50_000));
+    // Every fourth image has a layer of several 1 MiB PATCHes: stored as a composite blob.
+    let many_parts = seed.is_multiple_of(4);
+    let layer_len = if many_parts {
+        (2 << 20) + 12_345
+    } else {
+        20_000 + (seed as usize % 50_000)
+    };
+    let layer = blob(seed, layer_len);
     let mut descs = Vec::new();
     for (mt, data) in [
         ("application/vnd.oci.image.config.v1+json", config),
         ("application/vnd.oci.image.layer.v1.tar", layer),
     ] {
         let d = Descriptor::new(mt, Digest::sha256(&data), data.len() as u64);
-        r.push_blob(&cx, repo, &d, stream::bytes(data)).await?;
+        if many_parts && data.len() > 1 << 20 {
+            let mut w = r.push_blob_chunked(&cx, repo, Some(1 << 20)).await?;
+            w.write(data).await?;
+            w.commit(&d.digest).await?;
+        } else {
+            r.push_blob(&cx, repo, &d, stream::bytes(data)).await?;
+        }
         descs.push(d);
     }
     let manifest = serde_json::json!({
@@ -206,6 +219,8 @@ async fn acknowledged_pushes_survive_sigkill() {
         !acked.lock().unwrap().is_empty(),
         "nothing was pushed at all"
     );
+    let composites = std::fs::read_dir(dir.join("composite/sha256")).map_or(0, Iterator::count);
+    assert!(composites > 0, "no layer was stored as a composite blob");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
