@@ -6,46 +6,21 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::Ocisrv;
 use ociregistry_client::{Client, ClientOptions};
 use ociregistry_core::{Context, Descriptor, Digest, Registry, stream};
 
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(dir: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ocisrv"))
-        .args(["--addr", "127.0.0.1:0", "--storage"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap()
-        .to_owned();
-    Server { child, addr }
+fn start(dir: &Path) -> Ocisrv {
+    common::start([OsStr::new("--storage"), dir.as_os_str()])
 }
 
 fn client(addr: &str) -> Client {
@@ -65,20 +40,9 @@ fn scratch(name: &str) -> PathBuf {
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 fn blob(seed: u64, len: usize) -> Bytes {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    Bytes::from(
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect::<Vec<u8>>(),
-    )
+    Bytes::from(common::data(seed, len))
 }
 
-/// Pushes a config, a layer and a manifest tagged `tag`; returns the manifest digest.
 async fn push_image(
     r: &Client,
     repo: &str,

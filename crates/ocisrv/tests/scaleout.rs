@@ -9,7 +9,10 @@
 #![cfg(feature = "s3")]
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::ffi::OsStr;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -18,6 +21,7 @@ use std::sync::{Arc, Barrier, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::{Ocisrv, data};
 use ociregistry_core::Digest;
 
 const BUCKET: &str = "ociregistry-scaleout";
@@ -96,12 +100,6 @@ fn moto_or_skip() -> Option<&'static str> {
     e
 }
 
-/// A running `ocisrv`; killed when dropped.
-struct Ocisrv {
-    _child: KillOnDrop,
-    addr: String,
-}
-
 /// Writes a config that stores into `prefix` of the moto bucket; returns its path.
 fn config(endpoint: &str, prefix: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ocisrv-scaleout-{}-{prefix}", std::process::id()));
@@ -128,37 +126,16 @@ secret_access_key = "test"
     path
 }
 
-/// Starts `ocisrv --addr 127.0.0.1:0 --config CONFIG` and reads its address.
-fn start(config: &PathBuf) -> Ocisrv {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ocisrv"));
-    cmd.args(["--addr", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
-    // The config is the whole S3 setting.
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("AWS_") {
-            cmd.env_remove(&key);
+/// Starts `ocisrv --addr 127.0.0.1:0 --config CONFIG` (the config is the whole S3 setting:
+/// `AWS_*` variables are removed).
+fn start(config: &std::path::Path) -> Ocisrv {
+    common::start_with([OsStr::new("--config"), config.as_os_str()], |cmd| {
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("AWS_") {
+                cmd.env_remove(&key);
+            }
         }
-    }
-    let mut child = KillOnDrop {
-        child: cmd.spawn().unwrap(),
-        group: false,
-    };
-    let mut line = String::new();
-    BufReader::new(child.child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("ocisrv printed {line:?} instead of its address"))
-        .to_owned();
-    Ocisrv {
-        _child: child,
-        addr,
-    }
+    })
 }
 
 /// Two servers on one bucket and prefix.
@@ -269,19 +246,6 @@ fn expect(resp: &Response, status: u16, what: &str) {
         "{what}: {}",
         String::from_utf8_lossy(&resp.body)
     );
-}
-
-/// Deterministic test data.
-fn data(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// Pushes a blob in one POST; returns its digest.

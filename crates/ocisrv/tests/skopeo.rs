@@ -6,47 +6,20 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
+use common::Ocisrv;
 use ociregistry_core::Digest;
-
-struct Ocisrv {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Ocisrv {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn start_ocisrv() -> Ocisrv {
     start_ocisrv_with(&[])
 }
 
 fn start_ocisrv_with(extra: &[&str]) -> Ocisrv {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ocisrv"))
-        .args(["--addr", "127.0.0.1:0"])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start ocisrv");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read address");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    Ocisrv { child, addr }
+    common::start(extra)
 }
 
 fn skopeo_available() -> bool {
