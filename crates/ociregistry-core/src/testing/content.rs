@@ -28,9 +28,16 @@ pub const READ_LIMIT: usize = 64 << 20;
 pub struct Rng(u64);
 
 impl Rng {
-    /// A generator seeded with `seed` (any value, zero included).
+    /// A generator seeded with `seed` (any value, zero included); distinct seeds give
+    /// distinct streams.
     pub fn new(seed: u64) -> Rng {
-        Rng((seed ^ 0x9E37_79B9_7F4A_7C15) | 1)
+        // SplitMix64's mix of the seed: a bijection, so distinct seeds give distinct states
+        // (xorshift needs a non-zero one).
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        Rng(if z == 0 { 0x9E37_79B9_7F4A_7C15 } else { z })
     }
 
     /// A generator seeded from a name (FNV-1a), so each test gets its own content.
@@ -703,4 +710,19 @@ pub async fn referrers(
         &format!("referrers of {subject} in {repo} (artifact type {artifact_type:?})"),
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distinct_seeds_give_distinct_content() {
+        // Regression: seeds that differed only in their lowest bit gave the same stream.
+        let mut seen = std::collections::HashSet::new();
+        for seed in 0..4096 {
+            assert!(seen.insert(Rng::new(seed).bytes(16)), "seed {seed}");
+        }
+        assert_eq!(Rng::new(7).bytes(100), Rng::new(7).bytes(100));
+    }
 }

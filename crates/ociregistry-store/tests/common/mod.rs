@@ -190,16 +190,7 @@ pub fn temp_dir() -> std::path::PathBuf {
 
 /// Pseudo-random bytes, distinct per seed.
 pub fn content(seed: u64, len: usize) -> Bytes {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect::<Vec<u8>>()
-        .into()
+    ociregistry_core::testing::Rng::new(seed).bytes(len)
 }
 
 /// Writes `data` to `w` in pieces of `piece` bytes (the last one shorter).

@@ -64,13 +64,7 @@ pub fn read_addr(child: &mut Child) -> String {
 
 /// Deterministic pseudo-random bytes, distinct per seed.
 pub fn data(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    ociregistry_core::testing::Rng::new(seed)
+        .bytes(len)
+        .to_vec()
 }
