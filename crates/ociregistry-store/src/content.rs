@@ -7,6 +7,8 @@
 //!   (the commit point, a create-only put) names the upload `<id>` and lists the parts. Reads
 //!   stitch the parts' ranges together.
 //!
+//! An upload of more than [`MAX_COMPOSITE_PARTS`] parts is rewritten into a whole blob instead.
+//!
 //! A blob is stored when either exists (readers look at the whole form first). Parts without an
 //! index naming them are invisible; garbage collection deletes them once their upload session
 //! is gone (see the [`gc`](crate::gc) module).
@@ -19,9 +21,14 @@ use ociregistry_core::{ByteStream, Code, Digest, Error, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::registry::ObjectStoreRegistry;
+use crate::store::ContentSink;
 
 /// How many part copies a publication runs at once.
 const COPIES_IN_FLIGHT: usize = 8;
+
+/// The most parts a composite blob has. An upload of more (many tiny chunks) is rewritten
+/// into one object instead, so that reading a blob never means opening thousands of objects.
+pub(crate) const MAX_COMPOSITE_PARTS: usize = 1024;
 
 /// The index of a composite blob, stored at `composite/<alg>/<hex>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,7 +192,8 @@ impl ObjectStoreRegistry {
     }
 
     /// Publishes the parts `parts` of upload `id`, which hashed to `digest`, as blob `digest`:
-    /// none as an empty object, one part by a copy to the blob key, several as a composite blob. Nothing is read or
+    /// none as an empty object, one part by a copy to the blob key, several as a composite blob
+    /// (more than [`MAX_COMPOSITE_PARTS`]: rewritten whole). Nothing is read or
     /// written byte by byte.
     pub(crate) async fn publish_parts(
         &self,
@@ -201,6 +209,9 @@ impl ObjectStoreRegistry {
                 return store
                     .copy(&layout.upload_part(id, *offset), &layout.blob(digest))
                     .await;
+            }
+            _ if parts.len() > MAX_COMPOSITE_PARTS => {
+                return self.publish_rewritten(digest, id, parts).await;
             }
             _ => {}
         }
@@ -232,6 +243,40 @@ impl ObjectStoreRegistry {
             self.delete_parts(digest, Some(id)).await?;
         }
         Ok(())
+    }
+
+    /// Publishes the parts of upload `id` as a whole blob, copying their bytes in order to the
+    /// blob key through a [`ContentSink`] (visible only once complete).
+    async fn publish_rewritten(
+        &self,
+        digest: &Digest,
+        id: &str,
+        parts: &[(u64, u64)],
+    ) -> Result<()> {
+        let store = self.store();
+        let layout = self.layout();
+        let mut sink =
+            ContentSink::new(store.clone(), layout.blob(digest), self.config().part_size);
+        let copied = async {
+            for (offset, _) in parts {
+                let (_, mut body) = store
+                    .stream(&layout.upload_part(id, *offset), None)
+                    .await?
+                    .ok_or_else(|| Error::from_code(Code::BlobUploadUnknown))?;
+                while let Some(chunk) = body.next().await {
+                    sink.write(chunk?).await?;
+                }
+            }
+            Ok::<(), Error>(())
+        }
+        .await;
+        match copied {
+            Ok(()) => sink.finish().await,
+            Err(e) => {
+                sink.abort().await;
+                Err(e)
+            }
+        }
     }
 
     /// Deletes the parts of composite blob `digest` that came from upload `id` (all of its

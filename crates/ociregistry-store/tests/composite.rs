@@ -245,3 +245,27 @@ async fn gc_removes_unreferenced_composites_and_orphaned_parts_only() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_of_very_many_parts_is_rewritten_whole() {
+    let dir = temp_dir();
+    // Parts of one byte: every write stores one.
+    let r =
+        ObjectStoreRegistry::local_with_config(&dir, StoreConfig::default().part_size(1)).unwrap();
+    let cx = Context::new();
+    let data = content(36, 1025);
+    let digest = Digest::sha256(&data);
+    let mut w = r.push_blob_chunked(&cx, REPO, None).await.unwrap();
+    write_in_pieces(&mut w, &data, 1).await;
+    w.commit(&digest).await.unwrap();
+    let files = files_under(&dir);
+    assert_eq!(
+        under(&files, &format!("blobs/sha256/{}", digest.hex())).len(),
+        1
+    );
+    assert!(under(&files, "composite/").is_empty(), "{files:?}");
+    assert!(under(&files, "parts/").is_empty());
+    assert!(under(&files, "uploads/").is_empty());
+    let got = r.get_blob(&cx, REPO, &digest).await.unwrap();
+    assert_eq!(got.bytes(1 << 20).await.unwrap(), data);
+}
