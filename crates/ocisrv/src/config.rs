@@ -44,9 +44,36 @@ pub(crate) struct Config {
     pub(crate) registry: Stack,
     /// Users and permissions; absent: no authentication.
     pub(crate) auth: Option<crate::auth::AuthSection>,
+    /// Garbage collection inside the server.
+    #[serde(default)]
+    pub(crate) gc: GcConfig,
     /// The directory relative paths in the file are resolved against.
     #[serde(skip)]
     pub(crate) base: std::path::PathBuf,
+}
+
+/// `[gc]`: garbage collection run by the server itself, for a durable `[registry]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct GcConfig {
+    /// Seconds between collections; absent or 0: the server never collects (run `ocisrv gc`).
+    pub(crate) interval_secs: Option<u64>,
+    /// Seconds content must be unreferenced before it is collected (default 3600).
+    pub(crate) grace_secs: Option<u64>,
+}
+
+impl GcConfig {
+    /// How often to collect, if at all.
+    pub(crate) fn interval(&self) -> Option<Duration> {
+        self.interval_secs
+            .filter(|&s| s > 0)
+            .map(Duration::from_secs)
+    }
+
+    /// The grace period.
+    pub(crate) fn grace(&self) -> Duration {
+        Duration::from_secs(self.grace_secs.unwrap_or(3600))
+    }
 }
 
 /// `[server]`: the listening address, connection settings and server options.
@@ -618,6 +645,19 @@ mod tests {
         assert!(matches!(c.registry, Stack::Mem(_)));
         let cores = std::thread::available_parallelism().unwrap().get();
         assert_eq!(c.server.blocking_threads(), 4 * cores);
+    }
+
+    #[test]
+    fn gc_runs_in_the_server_only_when_asked() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.gc.interval(), None);
+        assert_eq!(c.gc.grace(), Duration::from_secs(3600));
+        let c = Config::parse("[gc]\ninterval_secs = 600\ngrace_secs = 60\n").unwrap();
+        assert_eq!(c.gc.interval(), Some(Duration::from_secs(600)));
+        assert_eq!(c.gc.grace(), Duration::from_secs(60));
+        let c = Config::parse("[gc]\ninterval_secs = 0\n").unwrap();
+        assert_eq!(c.gc.interval(), None);
+        assert!(Config::parse("[gc]\nevery = 1\n").is_err());
     }
 
     #[test]

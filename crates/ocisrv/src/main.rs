@@ -8,6 +8,7 @@ mod config;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use std::sync::Arc;
@@ -42,6 +43,17 @@ struct Args {
     /// of the config file's `[registry]`.
     #[arg(long, value_name = "DIR", global = true)]
     storage: Option<PathBuf>,
+
+    /// Collect garbage inside the server every SECS seconds (needs a durable store: --storage
+    /// or a config whose [registry] is "fs" or "s3"). Overrides the config file's
+    /// `gc.interval_secs`. Default: never (run `ocisrv gc` instead).
+    #[arg(long, value_name = "SECS")]
+    gc_interval_secs: Option<u64>,
+
+    /// With --gc-interval-secs: seconds content must be unreferenced before the server
+    /// collects it. Overrides `gc.grace_secs`. Default 3600.
+    #[arg(long, value_name = "SECS")]
+    gc_grace_secs: Option<u64>,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -88,6 +100,12 @@ fn main() -> ExitCode {
             ..config::FsConfig::default()
         });
     }
+    if args.gc_interval_secs.is_some() {
+        config.gc.interval_secs = args.gc_interval_secs;
+    }
+    if args.gc_grace_secs.is_some() {
+        config.gc.grace_secs = args.gc_grace_secs;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .max_blocking_threads(config.server.blocking_threads())
         .enable_all()
@@ -117,7 +135,15 @@ fn main() -> ExitCode {
 
 async fn run(args: Args, config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let addr = args.addr.unwrap_or(config.server.addr);
-    let registry = config.registry.build(&config.base)?;
+    let registry = match config.gc.interval() {
+        None => config.registry.build(&config.base)?,
+        Some(every) => {
+            // The collector works on the very store the server serves.
+            let store = config.registry.durable(&config.base)?;
+            spawn_gc(store.clone(), every, config.gc.grace());
+            Arc::new(store)
+        }
+    };
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let serve_config = config.server.serve_config();
@@ -151,11 +177,36 @@ async fn gc(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let store = config.registry.durable(&config.base)?;
     let options = ociregistry_store::GcOptions::default()
-        .grace_period(std::time::Duration::from_secs(grace_secs))
+        .grace_period(Duration::from_secs(grace_secs))
         .dry_run(dry_run);
     let report = store.collect_garbage(options).await?;
     println!("{report:#?}");
     Ok(())
+}
+
+/// Collects garbage in `store` every `every`, in the background, for as long as the server
+/// runs (collection is safe while pushes continue; one cut short by shutdown leaves nothing
+/// half-done).
+fn spawn_gc(store: ociregistry_store::ObjectStoreRegistry, every: Duration, grace: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let options = ociregistry_store::GcOptions::default().grace_period(grace);
+            match store.collect_garbage(options).await {
+                Ok(r) => tracing::info!(
+                    blobs_deleted = r.blobs_deleted,
+                    bytes_deleted = r.bytes_deleted,
+                    markers_deleted = r.markers_deleted,
+                    uploads_deleted = r.uploads_deleted,
+                    orphan_parts_deleted = r.orphan_parts_deleted,
+                    "garbage collected"
+                ),
+                Err(e) => tracing::warn!(error = %e, "garbage collection failed"),
+            }
+        }
+    });
 }
 
 fn announce(local: std::net::SocketAddr) {

@@ -320,3 +320,55 @@ async fn gc_collects_unreferenced_blobs_only() {
     assert_eq!(check_consistent(&r, "gc/app").await, 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_collects_garbage_itself_when_asked() {
+    let dir = scratch("online-gc");
+    let server = common::start([
+        OsStr::new("--gc-interval-secs"),
+        OsStr::new("1"),
+        OsStr::new("--gc-grace-secs"),
+        OsStr::new("2"),
+        OsStr::new("--storage"),
+        dir.as_os_str(),
+    ]);
+    let r = client(&server.addr);
+    let cx = Context::new();
+    let orphan = blob(98, 10_000);
+    let od = Descriptor::new(
+        "application/octet-stream",
+        Digest::sha256(&orphan),
+        orphan.len() as u64,
+    );
+    r.push_blob(&cx, "gc/app", &od, stream::bytes(orphan))
+        .await
+        .unwrap();
+    let kept = push_image(&r, "gc/app", "v1", 2).await.unwrap();
+    // Within the grace period the orphan stays; past it, a collection removes it.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(r.resolve_blob(&cx, "gc/app", &od.digest).await.is_ok());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while r.resolve_blob(&cx, "gc/app", &od.digest).await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the server never collected the orphan"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        r.resolve_tag(&cx, "gc/app", "v1").await.unwrap().digest,
+        kept
+    );
+    assert_eq!(check_consistent(&r, "gc/app").await, 1);
+    drop(server);
+
+    // Only a durable store can be collected: asked on the in-memory default, ocisrv says so.
+    let out = Command::new(env!("CARGO_BIN_EXE_ocisrv"))
+        .args(["--addr", "127.0.0.1:0", "--gc-interval-secs", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("durable store"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
