@@ -17,7 +17,7 @@
 //! `info` first.
 //!
 //! The digest comes for free when this process wrote every part of the session: writers keep a
-//! running SHA-256 of the parts they stored ([`RunningHashes`] carries it from one writer of a
+//! running SHA-256 of what they receive ([`RunningHashes`] carries it from one writer of a
 //! session to the next, e.g. across PATCH requests), hashing on a thread of its own past the
 //! first MiB, so receiving and hashing overlap. Otherwise (parts written by another process,
 //! another algorithm) `commit` reads the parts in order through the digest.
@@ -279,7 +279,8 @@ pub(crate) struct StoreBlobWriter {
     pending: Vec<Bytes>,
     pending_len: usize,
     chunk_size: usize,
-    /// The SHA-256 of the session's first `stored` bytes, when this process wrote them all.
+    /// The SHA-256 of the session's first `stored + pending_len` bytes (what it stored and
+    /// what this writer holds), when this process wrote them all.
     running: Option<BackgroundDigester>,
 }
 
@@ -334,11 +335,10 @@ impl StoreBlobWriter {
             return Ok(());
         }
         let path = self.registry.layout().upload_part(&self.id, self.stored);
-        let chunks = std::mem::take(&mut self.pending);
-        let payload: PutPayload = chunks.iter().cloned().collect();
+        let payload: PutPayload = std::mem::take(&mut self.pending).into_iter().collect();
         let len = self.pending_len as u64;
         self.pending_len = 0;
-        // Until the part is stored, the running hash no longer matches the session.
+        // Until the part is stored, the running hash covers more than the session holds.
         let running = self.running.take();
         if !self.registry.store().create(&path, payload).await? {
             return Err(Error::new(
@@ -350,12 +350,7 @@ impl StoreBlobWriter {
             ));
         }
         self.stored += len;
-        if let Some(mut running) = running {
-            for chunk in chunks {
-                running.update(chunk);
-            }
-            self.running = Some(running);
-        }
+        self.running = running;
         Ok(())
     }
 }
@@ -366,11 +361,25 @@ impl StoreBlobWriter {
     /// hashed in memory and written to the blob key with one create-only put, without being
     /// stored as a part first. Identical content already stored is left as it is.
     async fn commit_whole(mut self: Box<Self>, digest: &Digest) -> Result<Descriptor> {
-        let mut digester = Digester::new(digest.algorithm());
-        for chunk in &self.pending {
-            digester.update(chunk);
-        }
-        let got = digester.finish();
+        // The running hash has been taking the content in as it arrived (on a thread of its
+        // own past the first MiB).
+        let running = self.running.take().filter(|r| {
+            digest.algorithm() == Algorithm::Sha256 && r.len() == self.pending_len as u64
+        });
+        let got = match running {
+            Some(running) => {
+                let got = running.snapshot().await?;
+                self.running = Some(running);
+                got
+            }
+            None => {
+                let mut digester = Digester::new(digest.algorithm());
+                for chunk in &self.pending {
+                    digester.update(chunk);
+                }
+                digester.finish()
+            }
+        };
         if got != *digest {
             // The session keeps the content, for a commit under the right digest.
             self.flush().await?;
@@ -405,6 +414,9 @@ impl BlobWriter for StoreBlobWriter {
     async fn write(&mut self, data: Bytes) -> Result<()> {
         if data.is_empty() {
             return Ok(());
+        }
+        if let Some(running) = self.running.as_mut() {
+            running.update(data.clone());
         }
         self.pending_len += data.len();
         self.pending.push(data);
