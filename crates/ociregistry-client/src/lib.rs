@@ -81,6 +81,8 @@
 //! - **Authentication** through [`ClientOptions::authenticator`]: Basic and Bearer token
 //!   flows with the scope each request needs, credentials only ever sent to the registry's own
 //!   origin.
+//! - **HTTP proxies** ([`ClientOptions::proxy`]): `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and
+//!   `NO_PROXY` by default, as curl and Go do; HTTPS through a `CONNECT` tunnel.
 
 pub mod auth;
 /// [`Client`] and its `Registry` implementation.
@@ -93,6 +95,8 @@ mod list;
 mod manifest;
 /// [`ClientOptions`], [`RetryPolicy`], [`ConfigError`].
 mod options;
+/// HTTP proxies: [`ProxyConfig`] and the connector through them.
+mod proxy;
 /// Blob and manifest reads, `resolve_*`.
 mod read;
 /// `referrers`, and the referrers tag schema.
@@ -106,6 +110,7 @@ mod urls;
 
 pub use client::Client;
 pub use options::{ClientOptions, ConfigError, RetryPolicy};
+pub use proxy::ProxyConfig;
 pub use referrers::referrers_tag;
 /// The TLS library of [`ClientOptions::tls_config`], re-exported so that configurations are
 /// built with the same version.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::Authenticator;
+use crate::proxy::ProxyConfig;
 
 /// How a [`Client`](crate::Client) talks to its registry. `ClientOptions::default()` suits a
 /// public HTTPS registry; every field is public, so set what you need:
@@ -86,6 +87,9 @@ pub struct ClientOptions {
     pub maintain_referrers_tag: bool,
     /// Offer HTTP/2 (through ALPN) on HTTPS connections (default true).
     pub http2: bool,
+    /// Whether connections go through an HTTP proxy (default: as the environment's
+    /// `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` say, never for loopback hosts).
+    pub proxy: ProxyConfig,
 }
 
 impl Default for ClientOptions {
@@ -110,6 +114,7 @@ impl Default for ClientOptions {
             delete_action: true,
             maintain_referrers_tag: true,
             http2: true,
+            proxy: ProxyConfig::default(),
         }
     }
 }
@@ -136,6 +141,7 @@ impl fmt::Debug for ClientOptions {
             .field("delete_action", &self.delete_action)
             .field("maintain_referrers_tag", &self.maintain_referrers_tag)
             .field("http2", &self.http2)
+            .field("proxy", &self.proxy)
             .finish()
     }
 }

@@ -10,7 +10,10 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderValue, LOCATION, RETRY_AFTER, USER_AGENT};
+use http::header::{
+    AUTHORIZATION, CONTENT_LENGTH, HeaderValue, LOCATION, PROXY_AUTHORIZATION, RETRY_AFTER,
+    USER_AGENT,
+};
 use http::{HeaderMap, Method, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full, StreamBody};
@@ -26,11 +29,12 @@ use url::Url;
 use crate::auth::{Authenticator, HttpSend, Scope};
 use crate::decode::{self, with_host};
 use crate::options::{ClientOptions, ConfigError, RetryPolicy};
+use crate::proxy::{Proxies, ProxyConnector};
 use crate::urls::{self, origin, same_origin};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 type ReqBody = UnsyncBoxBody<Bytes, BoxError>;
-type Http = HyperClient<HttpsConnector<HttpConnector>, ReqBody>;
+type Http = HyperClient<HttpsConnector<ProxyConnector>, ReqBody>;
 
 /// The most bytes of a token response read (the authentication module's token fetches).
 const MAX_TOKEN_RESPONSE: usize = 1 << 20;
@@ -161,6 +165,7 @@ impl Resp {
 /// Sends requests: owns the connection pool and the per-client authentication state.
 pub(crate) struct Transport {
     http: Http,
+    proxies: Option<Arc<Proxies>>,
     base: Url,
     host: Arc<str>,
     auth: Option<Authenticator>,
@@ -187,6 +192,8 @@ impl Transport {
         connector.enforce_http(false);
         connector.set_connect_timeout(opts.connect_timeout);
         connector.set_nodelay(true);
+        let proxies = Proxies::new(&opts.proxy)?.map(Arc::new);
+        let connector = ProxyConnector::new(connector, proxies.clone());
         let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
         let builder = if opts.insecure {
             builder.https_or_http()
@@ -211,6 +218,7 @@ impl Transport {
             })?;
         Ok(Transport {
             http,
+            proxies,
             base,
             host: Arc::from(host),
             auth: opts.authenticator.clone(),
@@ -441,6 +449,13 @@ impl Transport {
             h.insert(USER_AGENT, self.user_agent.clone());
             if let Some(a) = authorization {
                 h.insert(AUTHORIZATION, a);
+            }
+            if let Some(a) = self
+                .proxies
+                .as_ref()
+                .and_then(|p| p.http_authorization(url))
+            {
+                h.insert(PROXY_AUTHORIZATION, a);
             }
             if !has_body
                 && matches!(*method, Method::POST | Method::PUT | Method::PATCH)

@@ -178,6 +178,24 @@ async fn https_with_a_test_ca() {
 }
 
 #[tokio::test]
+async fn https_goes_through_a_connect_tunnel_with_the_proxy_credentials() {
+    let pki = pki();
+    let (port, _) = serve_tls(Arc::new(MemRegistry::new()), pki.server.clone()).await;
+    let proxy = common::test_proxy().await;
+    let with_credentials = proxy.url.replace("http://", "http://bob:pw@");
+    let c = tls_client(&format!("localhost:{port}"), &pki.ca, |o| {
+        o.proxy = ociregistry_client::ProxyConfig::Url(with_credentials);
+    });
+    round_trip(&c).await;
+    let log = proxy.log.lock().unwrap().clone();
+    assert!(!log.is_empty(), "nothing went through the proxy");
+    for (line, auth) in &log {
+        assert_eq!(line, &format!("CONNECT localhost:{port} HTTP/1.1"));
+        assert_eq!(auth.as_deref(), Some("Basic Ym9iOnB3"));
+    }
+}
+
+#[tokio::test]
 async fn unknown_ca_is_refused() {
     let pki = pki();
     let (port, versions) = serve_tls(Arc::new(MemRegistry::new()), pki.server.clone()).await;

@@ -356,6 +356,9 @@ pub(crate) struct ClientConfig {
     pub(crate) password: Option<String>,
     /// A registry to start in-process and point the client at.
     pub(crate) upstream: Option<UpstreamConfig>,
+    /// An HTTP proxy URL for every connection, or `"direct"`; absent: as the environment's
+    /// `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` say.
+    pub(crate) proxy: Option<String>,
 }
 
 /// `[registry.upstream]`: a server started in-process for a `client` stack.
@@ -380,6 +383,11 @@ impl ClientConfig {
         };
         let mut options = ociregistry_client::ClientOptions::default();
         options.insecure = insecure;
+        options.proxy = match self.proxy.as_deref() {
+            None => ociregistry_client::ProxyConfig::FromEnvironment,
+            Some("direct") => ociregistry_client::ProxyConfig::Direct,
+            Some(url) => ociregistry_client::ProxyConfig::Url(url.to_owned()),
+        };
         if let Some(n) = self.list_page_size {
             options.list_page_size = n;
         }
@@ -694,6 +702,29 @@ mod tests {
         };
         assert!(m.lax_child_references && m.immutable_tags);
         assert_eq!(m.max_uploads, 3);
+    }
+
+    #[tokio::test]
+    async fn a_client_stack_takes_a_proxy_setting() {
+        let stack = |proxy: &str| {
+            Config::parse(&format!(
+                "[registry]\ntype = \"client\"\nhost = \"127.0.0.1:1\"\ninsecure = true\n{proxy}"
+            ))
+            .unwrap()
+        };
+        for ok in [
+            "",
+            "proxy = \"direct\"",
+            "proxy = \"http://127.0.0.1:3128\"",
+        ] {
+            assert!(stack(ok).registry.build(Path::new(".")).is_ok(), "{ok}");
+        }
+        assert!(
+            stack("proxy = \"socks5://127.0.0.1:1080\"")
+                .registry
+                .build(Path::new("."))
+                .is_err()
+        );
     }
 
     #[tokio::test]

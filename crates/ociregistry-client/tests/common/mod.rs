@@ -273,3 +273,79 @@ pub fn respond_stream(
     b.body(http_body_util::StreamBody::new(frames).boxed_unsync())
         .unwrap()
 }
+
+/// A minimal HTTP proxy on loopback: `CONNECT host:port` tunnels, and absolute-form requests
+/// (`GET http://host:port/...`) forwarded as they are. Each connection's first request line and
+/// its `Proxy-Authorization` are logged.
+pub struct TestProxy {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// `(request line, Proxy-Authorization)` of each connection.
+    pub log: ProxyLog,
+}
+
+/// What a [`TestProxy`] saw: `(request line, Proxy-Authorization)` per connection.
+pub type ProxyLog = Arc<std::sync::Mutex<Vec<(String, Option<String>)>>>;
+
+pub async fn test_proxy() -> TestProxy {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let log: ProxyLog = Arc::default();
+    let seen = log.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 {
+                    if conn.read_exact(&mut byte).await.is_err() {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let text = String::from_utf8_lossy(&head).into_owned();
+                let mut lines = text.split("\r\n");
+                let line = lines.next().unwrap_or_default().to_owned();
+                let auth = lines
+                    .filter_map(|l| l.split_once(':'))
+                    .find(|(k, _)| k.eq_ignore_ascii_case("proxy-authorization"))
+                    .map(|(_, v)| v.trim().to_owned());
+                seen.lock().unwrap().push((line.clone(), auth));
+                let mut parts = line.split(' ');
+                let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let (dest, forward) = if method == "CONNECT" {
+                    (target.to_owned(), None)
+                } else {
+                    let rest = target.strip_prefix("http://").unwrap_or(target);
+                    (rest.split('/').next().unwrap_or("").to_owned(), Some(head))
+                };
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(&dest).await else {
+                    let _ = conn
+                        .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+                        .await;
+                    return;
+                };
+                match forward {
+                    None => {
+                        if conn
+                            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Some(head) => {
+                        if upstream.write_all(&head).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                let _ = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await;
+            });
+        }
+    });
+    TestProxy { url, log }
+}
