@@ -44,8 +44,8 @@ struct Args {
     #[arg(long, value_name = "DIR", global = true)]
     storage: Option<PathBuf>,
 
-    /// Collect garbage inside the server every SECS seconds (needs a durable store: --storage
-    /// or a config whose [registry] is "fs" or "s3"). Overrides the config file's
+    /// Collect garbage inside the server every SECS seconds (needs a durable store: --storage,
+    /// or a config whose registry section has type "fs" or "s3"). Overrides the config file's
     /// `gc.interval_secs`. Default: never (run `ocisrv gc` instead).
     #[arg(long, value_name = "SECS")]
     gc_interval_secs: Option<u64>,
