@@ -449,3 +449,40 @@ async fn the_registry_sees_the_caller() {
     assert_eq!(r.status, StatusCode::NOT_FOUND, "no tokens without a realm");
     assert_eq!(*seen.lock().unwrap(), vec![Identity::User("bob".into())]);
 }
+
+/// Counts the password checks running at once, each taking a while.
+#[derive(Default)]
+struct SlowCheck {
+    running: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+impl ociregistry_server::auth::PasswordCheck for SlowCheck {
+    fn check(&self, _user: &str, password: &str) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.running.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        self.running.fetch_sub(1, SeqCst);
+        password == "pw"
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_checks_run_at_most_one_per_core_at_a_time() {
+    let checks = Arc::new(SlowCheck::default());
+    let svc = AuthLayer::new(
+        AuthConfig::new("test-registry"),
+        checks.clone(),
+        Arc::new(Rules),
+    )
+    .layer(RegistryService::new(Arc::new(MemRegistry::new())));
+    let auth = basic("alice", "pw");
+    let calls = (0..24).map(|_| call(&svc, Method::GET, "/v2/", Some(&auth), b"", None));
+    for r in futures_util::future::join_all(calls).await {
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let most = checks.most.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(most <= cores, "{most} checks at once on {cores} cores");
+}

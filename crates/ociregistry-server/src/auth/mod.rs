@@ -118,6 +118,10 @@ struct State {
     config: AuthConfig,
     passwords: Arc<dyn PasswordCheck>,
     permissions: Arc<dyn Permissions>,
+    /// Password checks running at once, at most one per core: a flood of Basic credentials
+    /// then waits here instead of taking every blocking thread (which a disk-backed registry
+    /// needs for its file operations).
+    checks: tokio::sync::Semaphore,
 }
 
 /// The authentication layer. See the [module docs](self).
@@ -146,6 +150,9 @@ impl AuthLayer {
                 config,
                 passwords,
                 permissions,
+                checks: tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+                ),
             }),
         }
     }
@@ -247,11 +254,13 @@ fn basic_credentials(value: &str) -> Option<(String, String)> {
 }
 
 /// The user of valid Basic credentials in an `Authorization` value. bcrypt is slow, so the
-/// check runs off the async threads.
+/// check runs off the async threads, at most one per core at a time.
 async fn basic_user(state: &Arc<State>, value: &str) -> Option<String> {
     let (user, password) = basic_credentials(value)?;
     let passwords = state.passwords.clone();
     let checked = user.clone();
+    // The semaphore is never closed; were it, checking without a slot is still correct.
+    let _slot = state.checks.acquire().await.ok();
     let ok = tokio::task::spawn_blocking(move || passwords.check(&checked, &password))
         .await
         .unwrap_or(false);
