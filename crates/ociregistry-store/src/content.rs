@@ -240,9 +240,37 @@ impl ObjectStoreRegistry {
             .await?
         {
             // Another upload of the same content published first: ours is not needed.
-            self.delete_parts(digest, Some(id)).await?;
+            return self.delete_parts(digest, Some(id)).await;
         }
-        Ok(())
+        self.check_published(digest, id, parts).await
+    }
+
+    /// Checks that the parts the index of `digest` (from upload `id`) names are all there, and
+    /// withdraws the index if not. Garbage collection deletes parts no index names once their
+    /// session is gone: a session that expired and was swept while its commit copied the parts
+    /// can lose them before the index appears. The index is then withdrawn and the commit
+    /// fails, so it never stays pointing at missing parts.
+    pub(crate) async fn check_published(
+        &self,
+        digest: &Digest,
+        id: &str,
+        parts: &[(u64, u64)],
+    ) -> Result<()> {
+        let layout = self.layout();
+        let present = self.store().list(&layout.blob_parts_of(digest, id)).await?;
+        let complete = parts.iter().all(|&(offset, size)| {
+            let path = layout.blob_part(digest, id, offset);
+            present.iter().any(|m| m.location == path && m.size == size)
+        });
+        if complete {
+            return Ok(());
+        }
+        self.store().delete(&layout.composite(digest)).await?;
+        self.delete_parts(digest, Some(id)).await?;
+        Err(Error::new(
+            Code::BlobUploadInvalid,
+            "the upload expired while it was being committed",
+        ))
     }
 
     /// Publishes the parts of upload `id` as a whole blob, copying their bytes in order to the
@@ -388,6 +416,35 @@ mod tests {
         assert_eq!(size, data.len() as u64);
         let got: Vec<bytes::Bytes> = body.try_collect().await.unwrap();
         assert_eq!(got.concat(), data);
+    }
+
+    #[tokio::test]
+    async fn an_index_whose_parts_went_missing_is_withdrawn() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = ObjectStoreRegistry::local(dir.path()).unwrap();
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i % 17) as u8).collect();
+        let digest = Digest::sha256(&data);
+        let (id, parts) = parts_of(&r, &data, 8_000).await;
+        r.publish_parts(&digest, &id, &parts).await.unwrap();
+        r.check_published(&digest, &id, &parts).await.unwrap();
+        assert!(r.index(&digest).await.unwrap().is_some());
+        // As if garbage collection had taken a part before the index appeared.
+        let layout = r.layout();
+        r.store()
+            .delete(&layout.blob_part(&digest, &id, 8_000))
+            .await
+            .unwrap();
+        let err = r.check_published(&digest, &id, &parts).await.unwrap_err();
+        assert!(err.is(&Code::BlobUploadInvalid), "{err}");
+        assert!(r.index(&digest).await.unwrap().is_none());
+        assert!(r.content(&digest).await.unwrap().is_none());
+        assert!(
+            r.store()
+                .list(&layout.blob_parts_of(&digest, &id))
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test]
