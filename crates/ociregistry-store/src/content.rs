@@ -193,8 +193,8 @@ impl ObjectStoreRegistry {
 
     /// Publishes the parts `parts` of upload `id`, which hashed to `digest`, as blob `digest`:
     /// none as an empty object, one part by a copy to the blob key, several as a composite blob
-    /// (more than [`MAX_COMPOSITE_PARTS`]: rewritten whole). Nothing is read or
-    /// written byte by byte.
+    /// (more than [`MAX_COMPOSITE_PARTS`]: rewritten whole; otherwise no byte is read or
+    /// written).
     pub(crate) async fn publish_parts(
         &self,
         digest: &Digest,
@@ -418,14 +418,29 @@ mod tests {
         assert_eq!(got.concat(), data);
     }
 
-    #[tokio::test]
-    async fn an_index_whose_parts_went_missing_is_withdrawn() {
+    /// A registry in a fresh directory holding a published 20,000-byte composite blob of three
+    /// parts (content varied by `seed`): (directory, registry, digest, upload id, parts).
+    async fn published_composite(
+        seed: u32,
+    ) -> (
+        tempfile::TempDir,
+        ObjectStoreRegistry,
+        Digest,
+        String,
+        Vec<(u64, u64)>,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let r = ObjectStoreRegistry::local(dir.path()).unwrap();
-        let data: Vec<u8> = (0..20_000u32).map(|i| (i % 17) as u8).collect();
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i % seed) as u8).collect();
         let digest = Digest::sha256(&data);
         let (id, parts) = parts_of(&r, &data, 8_000).await;
         r.publish_parts(&digest, &id, &parts).await.unwrap();
+        (dir, r, digest, id, parts)
+    }
+
+    #[tokio::test]
+    async fn an_index_whose_parts_went_missing_is_withdrawn() {
+        let (_dir, r, digest, id, parts) = published_composite(17).await;
         r.check_published(&digest, &id, &parts).await.unwrap();
         assert!(r.index(&digest).await.unwrap().is_some());
         // As if garbage collection had taken a part before the index appeared.
@@ -449,12 +464,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_or_short_part_is_an_error_not_short_content() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = ObjectStoreRegistry::local(dir.path()).unwrap();
-        let data: Vec<u8> = (0..20_000u32).map(|i| (i % 13) as u8).collect();
-        let digest = Digest::sha256(&data);
-        let (id, parts) = parts_of(&r, &data, 8_000).await;
-        r.publish_parts(&digest, &id, &parts).await.unwrap();
+        let (_dir, r, digest, id, _) = published_composite(13).await;
         let layout = r.layout();
         r.store()
             .put(

@@ -261,6 +261,20 @@ async fn two_servers_share_one_store() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Pushes a 10,000-byte blob no manifest refers to into `gc/app`.
+async fn push_orphan(r: &Client, seed: u64) -> Descriptor {
+    let orphan = blob(seed, 10_000);
+    let od = Descriptor::new(
+        "application/octet-stream",
+        Digest::sha256(&orphan),
+        orphan.len() as u64,
+    );
+    r.push_blob(&Context::new(), "gc/app", &od, stream::bytes(orphan))
+        .await
+        .unwrap();
+    od
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gc_collects_unreferenced_blobs_only() {
     let dir = scratch("gc");
@@ -268,15 +282,7 @@ async fn gc_collects_unreferenced_blobs_only() {
     let r = client(&server.addr);
     let cx = Context::new();
     let kept = push_image(&r, "gc/app", "v1", 1).await.unwrap();
-    let orphan = blob(99, 10_000);
-    let od = Descriptor::new(
-        "application/octet-stream",
-        Digest::sha256(&orphan),
-        orphan.len() as u64,
-    );
-    r.push_blob(&cx, "gc/app", &od, stream::bytes(orphan))
-        .await
-        .unwrap();
+    let od = push_orphan(&r, 99).await;
     drop(server);
     let gc = |grace: &str| {
         Command::new(env!("CARGO_BIN_EXE_ocisrv"))
@@ -334,15 +340,7 @@ async fn the_server_collects_garbage_itself_when_asked() {
     ]);
     let r = client(&server.addr);
     let cx = Context::new();
-    let orphan = blob(98, 10_000);
-    let od = Descriptor::new(
-        "application/octet-stream",
-        Digest::sha256(&orphan),
-        orphan.len() as u64,
-    );
-    r.push_blob(&cx, "gc/app", &od, stream::bytes(orphan))
-        .await
-        .unwrap();
+    let od = push_orphan(&r, 98).await;
     let kept = push_image(&r, "gc/app", "v1", 2).await.unwrap();
     // Within the grace period the orphan stays; past it, a collection removes it.
     tokio::time::sleep(Duration::from_millis(1200)).await;
