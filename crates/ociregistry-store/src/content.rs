@@ -21,7 +21,7 @@ use ociregistry_core::{ByteStream, Code, Digest, Error, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::registry::ObjectStoreRegistry;
-use crate::store::ContentSink;
+use crate::store::{ContentSink, Store};
 
 /// How many part copies a publication runs at once.
 const COPIES_IN_FLIGHT: usize = 8;
@@ -84,6 +84,33 @@ fn corrupt(digest: &Digest, what: &str) -> Error {
     Error::new(
         Code::Unknown,
         format!("stored content of blob {digest} is corrupt: {what}"),
+    )
+}
+
+/// `pieces` (object, its expected size, the range of it to read) as one stream, each opened
+/// when the one before ends; a missing piece, or one of another size, fails with `error`.
+fn pieces_stream(
+    store: Store,
+    pieces: Vec<(Path, u64, Range<u64>)>,
+    error: impl Fn(&str) -> Error + Clone + Send + Sync + 'static,
+) -> ByteStream {
+    Box::pin(
+        futures_util::stream::iter(pieces)
+            .then(move |(path, size, range)| {
+                let store = store.clone();
+                let error = error.clone();
+                async move {
+                    let (stored, body) = store
+                        .stream(&path, Some(range))
+                        .await?
+                        .ok_or_else(|| error("a part is missing"))?;
+                    if stored != size {
+                        return Err(error("a part has the wrong size"));
+                    }
+                    Ok(body)
+                }
+            })
+            .try_flatten(),
     )
 }
 
@@ -154,41 +181,35 @@ impl ObjectStoreRegistry {
     /// order, each opened when the previous one ends.
     fn composite_stream(&self, digest: &Digest, index: &Index, range: Range<u64>) -> ByteStream {
         let layout = self.layout();
-        let pieces: Vec<(Path, u64, Range<u64>)> = index
+        let pieces = index
             .parts
             .iter()
             .filter_map(|&(offset, size)| {
                 let start = range.start.max(offset);
                 let end = range.end.min(offset + size);
                 (start < end).then(|| {
-                    (
-                        layout.blob_part(digest, &index.id, offset),
-                        size,
-                        start - offset..end - offset,
-                    )
+                    let path = layout.blob_part(digest, &index.id, offset);
+                    (path, size, start - offset..end - offset)
                 })
             })
             .collect();
-        let store = self.store().clone();
         let digest = digest.clone();
-        Box::pin(
-            futures_util::stream::iter(pieces)
-                .then(move |(path, size, range)| {
-                    let store = store.clone();
-                    let digest = digest.clone();
-                    async move {
-                        let (stored, body) = store
-                            .stream(&path, Some(range))
-                            .await?
-                            .ok_or_else(|| corrupt(&digest, "a part is missing"))?;
-                        if stored != size {
-                            return Err(corrupt(&digest, "a part has the wrong size"));
-                        }
-                        Ok(body)
-                    }
-                })
-                .try_flatten(),
-        )
+        pieces_stream(self.store().clone(), pieces, move |what| {
+            corrupt(&digest, what)
+        })
+    }
+
+    /// The content of the parts `parts` of upload `id`, in order.
+    pub(crate) fn upload_stream(&self, id: &str, parts: &[(u64, u64)]) -> ByteStream {
+        let layout = self.layout();
+        let pieces = parts
+            .iter()
+            .map(|&(offset, size)| (layout.upload_part(id, offset), size, 0..size))
+            .collect();
+        let id = id.to_owned();
+        pieces_stream(self.store().clone(), pieces, move |what| {
+            Error::new(Code::BlobUploadUnknown, format!("upload {id}: {what}"))
+        })
     }
 
     /// Publishes the parts `parts` of upload `id`, which hashed to `digest`, as blob `digest`:
@@ -285,15 +306,10 @@ impl ObjectStoreRegistry {
         let layout = self.layout();
         let mut sink =
             ContentSink::new(store.clone(), layout.blob(digest), self.config().part_size);
+        let mut content = self.upload_stream(id, parts);
         let copied = async {
-            for (offset, _) in parts {
-                let (_, mut body) = store
-                    .stream(&layout.upload_part(id, *offset), None)
-                    .await?
-                    .ok_or_else(|| Error::from_code(Code::BlobUploadUnknown))?;
-                while let Some(chunk) = body.next().await {
-                    sink.write(chunk?).await?;
-                }
+            while let Some(chunk) = content.next().await {
+                sink.write(chunk?).await?;
             }
             Ok::<(), Error>(())
         }

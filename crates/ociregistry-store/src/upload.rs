@@ -459,8 +459,6 @@ impl BlobWriter for StoreBlobWriter {
         let uploads = self.uploads();
         let session = uploads.load(&self.repo, &self.id).await?;
         let registry = &self.registry;
-        let store = registry.store();
-        let layout = registry.layout();
         // The digest from the running hash, when it covers exactly the session's parts.
         let running = self
             .running
@@ -482,14 +480,9 @@ impl BlobWriter for StoreBlobWriter {
             // Parts written by another process (or another algorithm): hash them from the
             // store.
             let mut digester = Digester::new(digest.algorithm());
-            for (offset, _) in &session.parts {
-                let (_, mut body) = store
-                    .stream(&layout.upload_part(&self.id, *offset), None)
-                    .await?
-                    .ok_or_else(upload_unknown)?;
-                while let Some(chunk) = body.next().await {
-                    digester.update(&chunk?);
-                }
+            let mut content = registry.upload_stream(&self.id, &session.parts);
+            while let Some(chunk) = content.next().await {
+                digester.update(&chunk?);
             }
             let got = digester.finish();
             if got != *digest {

@@ -40,7 +40,9 @@ async fn readable(r: &ObjectStoreRegistry, repo: &str, d: &Digest) -> bool {
 #[tokio::test]
 async fn collects_unreferenced_blobs_and_abandoned_uploads() {
     let dir = temp_dir();
-    let config = StoreConfig::default().upload_idle_timeout(Duration::from_millis(300));
+    // Generous times, so that a loaded machine (CI, builds beside it) does not expire the live
+    // upload or age the recent blob before the collection looks at them.
+    let config = StoreConfig::default().upload_idle_timeout(Duration::from_millis(1500));
     let r = ObjectStoreRegistry::local_with_config(&dir, config).unwrap();
     let cx = Context::new();
 
@@ -73,14 +75,14 @@ async fn collects_unreferenced_blobs_and_abandoned_uploads() {
     w.write(content(3, 100)).await.unwrap();
     let abandoned = w.close().await.unwrap().id;
 
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     // In flight: a blob pushed just now, and an upload in progress.
     let recent = push(&r, REPO, content(4, 100), LAYER).await;
     let mut w = r.push_blob_chunked(&cx, REPO, None).await.unwrap();
     w.write(content(5, 100)).await.unwrap();
     let live = w.close().await.unwrap().id;
 
-    let grace = GcOptions::default().grace_period(Duration::from_millis(400));
+    let grace = GcOptions::default().grace_period(Duration::from_millis(1500));
     let dry = r
         .collect_garbage(grace.clone().dry_run(true))
         .await

@@ -334,7 +334,7 @@ async fn the_server_collects_garbage_itself_when_asked() {
         OsStr::new("--gc-interval-secs"),
         OsStr::new("1"),
         OsStr::new("--gc-grace-secs"),
-        OsStr::new("2"),
+        OsStr::new("3"),
         OsStr::new("--storage"),
         dir.as_os_str(),
     ]);
