@@ -112,14 +112,13 @@ impl Proxies {
         self.matcher.intercept(dst)
     }
 
-    /// The `Proxy-Authorization` a plain-HTTP request to `url` carries (HTTPS requests
+    /// The `Proxy-Authorization` a plain-HTTP request to `uri` carries (HTTPS requests
     /// authenticate in their tunnel's `CONNECT`).
-    pub(crate) fn http_authorization(&self, url: &Url) -> Option<HeaderValue> {
-        if url.scheme() != "http" {
+    pub(crate) fn http_authorization(&self, uri: &Uri) -> Option<HeaderValue> {
+        if uri.scheme_str() != Some("http") {
             return None;
         }
-        let uri: Uri = url.as_str().parse().ok()?;
-        self.intercept(&uri)?.basic_auth().cloned()
+        self.intercept(uri)?.basic_auth().cloned()
     }
 }
 
@@ -278,11 +277,11 @@ mod tests {
             assert_eq!(i.uri(), &uri("http://proxy.test:3128"), "{dst}");
         }
         let auth = p
-            .http_authorization(&Url::parse("http://registry.test/v2/").unwrap())
+            .http_authorization(&uri("http://registry.test/v2/"))
             .unwrap();
         assert_eq!(auth, "Basic dTpw");
         assert!(
-            p.http_authorization(&Url::parse("https://registry.test/v2/").unwrap())
+            p.http_authorization(&uri("https://registry.test/v2/"))
                 .is_none()
         );
     }

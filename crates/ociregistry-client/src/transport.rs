@@ -443,6 +443,10 @@ impl Transport {
         })?;
         let (tx, rx) = oneshot::channel();
         let has_body = !matches!(body, Body::Empty);
+        let proxy_authorization = self
+            .proxies
+            .as_ref()
+            .and_then(|p| p.http_authorization(&uri));
         let mut builder = http::Request::builder().method(method.clone()).uri(uri);
         if let Some(h) = builder.headers_mut() {
             h.extend(headers.clone());
@@ -450,11 +454,7 @@ impl Transport {
             if let Some(a) = authorization {
                 h.insert(AUTHORIZATION, a);
             }
-            if let Some(a) = self
-                .proxies
-                .as_ref()
-                .and_then(|p| p.http_authorization(url))
-            {
+            if let Some(a) = proxy_authorization {
                 h.insert(PROXY_AUTHORIZATION, a);
             }
             if !has_body
