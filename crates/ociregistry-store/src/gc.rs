@@ -154,6 +154,11 @@ impl ObjectStoreRegistry {
                 keep.insert(d.clone());
             }
         }
+        // The sizes of whole blobs, from the listing (a composite's is in its index).
+        let whole_sizes: HashMap<Digest, u64> = whole
+            .iter()
+            .filter_map(|m| Some((layout.blob_digest(&m.location)?, m.size)))
+            .collect();
 
         // Sweep membership markers.
         for repo in &repos {
@@ -192,7 +197,10 @@ impl ObjectStoreRegistry {
                 continue;
             }
             report.blobs_deleted += 1;
-            report.bytes_deleted += self.content(&d).await?.map_or(0, |c| c.size());
+            report.bytes_deleted += match whole_sizes.get(&d) {
+                Some(&size) => size,
+                None => self.index(&d).await?.map_or(0, |i| i.size()),
+            };
             if !options.dry_run {
                 self.delete_content(&d).await?;
                 store.delete(&claim).await?;
